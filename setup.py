@@ -1,0 +1,37 @@
+"""Install the ROS-free core (models, tracker, evaluation, training) and the ROS layer.
+
+`pip install -e .` is enough for people who only train or evaluate; the ROS node needs a
+ROS 2 environment on top (see README).
+"""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "rgbt_tracking_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="RGB-thermal single-object tracking (AINet, DMTrack) for ROS 2",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/config/models", glob("config/models/*.yaml")),
+    ],
+    install_requires=[
+        "numpy>=1.23",
+        "opencv-contrib-python-headless>=4.8",
+        "pyyaml>=6",
+        "torch>=2.1",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "gpu": ["mamba-ssm>=2.2"],
+        "train": ["matplotlib>=3.6"],
+        "dev": ["pytest>=7", "matplotlib>=3.6"],
+    },
+    entry_points={"console_scripts": ["rgbt-track = rgbt_tracking_ros.cli:main"]},
+)
