@@ -1,0 +1,282 @@
+"""DMTrack: a frozen OSTrack ViT and head with small trainable adapters.
+
+Per block: a spatio-temporal adapter (STMA) per modality over the template history, a
+shallow linear adapter that lets each modality feed the other's attention branch, and a
+deep adapter that exchanges information between the modalities per token. Only
+parameters whose name contains `adap` are trainable.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .head import CenterHead
+from .vit import Block, OneStreamViT
+
+ADAPTER_KEYWORD = "adap"
+
+
+def _init_bottleneck(down: nn.Linear, up: nn.Linear, official: bool) -> None:
+    """Zero output so a new adapter leaves the frozen model unchanged.
+
+    The official release also zeroes the down projection, which leaves only the output
+    bias able to learn; `official=False` keeps a random down projection so it trains.
+    """
+    nn.init.zeros_(up.weight)
+    nn.init.zeros_(up.bias)
+    nn.init.zeros_(down.bias)
+    if official:
+        nn.init.zeros_(down.weight)
+    else:
+        nn.init.xavier_uniform_(down.weight)
+
+
+class TemporalAdapter(nn.Module):
+    """STMA: a bottleneck whose template tokens also mix across the T templates."""
+
+    def __init__(self, dim: int, width: int, template_tokens: int, official_init: bool):
+        super().__init__()
+        self.template_tokens = template_tokens
+        self.adapter_down = nn.Linear(dim, width)
+        self.adapter_mid = nn.Conv1d(width, width, kernel_size=3, padding=1, groups=width)
+        self.adapter_up = nn.Linear(width, dim)
+        self.dropout = nn.Dropout(0.2)
+        self.official_init = official_init
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _init_bottleneck(self.adapter_down, self.adapter_up, self.official_init)
+        if self.official_init:
+            nn.init.zeros_(self.adapter_mid.weight)
+            nn.init.zeros_(self.adapter_mid.bias)
+
+    def forward(self, x: torch.Tensor, num_templates: int) -> torch.Tensor:
+        batch = x.shape[0]
+        down = self.adapter_down(x)
+        split = num_templates * self.template_tokens
+        templates, search = down[:, :split], down[:, split:]
+        width = down.shape[-1]
+        # (B, T*N, d) -> (B*N, d, T): a depthwise conv over time for each template position.
+        series = templates.reshape(batch, num_templates, self.template_tokens, width)
+        series = series.permute(0, 2, 3, 1).reshape(-1, width, num_templates)
+        series = series + self.adapter_mid(series)
+        templates = series.reshape(batch, self.template_tokens, width, num_templates)
+        templates = templates.permute(0, 3, 1, 2).reshape(batch, split, width)
+        return self.adapter_up(self.dropout(torch.cat([templates, search], dim=1)))
+
+
+class ShallowAdapter(nn.Module):
+    """A linear 768 -> 8 -> 8 -> 768 bottleneck (no nonlinearity, as published)."""
+
+    def __init__(self, dim: int, width: int, official_init: bool):
+        super().__init__()
+        self.adapter_down = nn.Linear(dim, width)
+        self.adapter_mid = nn.Linear(width, width)
+        self.adapter_up = nn.Linear(width, dim)
+        self.dropout = nn.Dropout(0.1)
+        self.official_init = official_init
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _init_bottleneck(self.adapter_down, self.adapter_up, self.official_init)
+        if self.official_init:
+            nn.init.zeros_(self.adapter_mid.weight)
+            nn.init.zeros_(self.adapter_mid.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.adapter_up(self.dropout(self.adapter_mid(self.adapter_down(x))))
+
+
+class ChannelWeights(nn.Module):
+    """The two-layer MLP of the inner-modal relation weights."""
+
+    def __init__(self, in_features: int, width: int):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, width)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class DeepAdapter(nn.Module):
+    """Per token, each modality's query attends over two candidates: a noised copy of
+    itself and the other modality, keyed by its channel-reweighted self."""
+
+    def __init__(self, dim: int, width: int = 8, heads: int = 8, official_init: bool = False):
+        super().__init__()
+        self.adapter_down = nn.Linear(dim, width)
+        self.adapter_up = nn.Linear(width, dim)
+        self.cross_attn_0_to_1 = nn.MultiheadAttention(width, heads)
+        self.cross_attn_1_to_0 = nn.MultiheadAttention(width, heads)
+        self.relation_judger = nn.Sequential(ChannelWeights(2 * width, width), nn.Softmax(dim=-1))
+        self.k_noise = nn.Embedding(2, width)
+        self.v_noise = nn.Embedding(2, width)
+        self.dropout = nn.Dropout(0.1)
+        self.official_init = official_init
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _init_bottleneck(self.adapter_down, self.adapter_up, self.official_init)
+
+    def _attend(
+        self, query: torch.Tensor, other: torch.Tensor, attention: nn.MultiheadAttention, index: int
+    ) -> torch.Tensor:
+        batch, tokens, width = query.shape
+        weights = self.relation_judger(torch.cat([query, other], dim=-1))
+        keys = torch.stack([self.k_noise.weight[index] + query, query * weights])
+        values = torch.stack([self.v_noise.weight[index] + query, other])
+        # Sequence axis = the 2 candidates, batch axis = every token of every sample.
+        out, _ = attention(
+            query.reshape(1, batch * tokens, width),
+            keys.reshape(2, batch * tokens, width),
+            values.reshape(2, batch * tokens, width),
+            need_weights=False,
+        )
+        return out.reshape(batch, tokens, width)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = self.adapter_down(x), self.adapter_down(y)
+        to_x = self._attend(a, b, self.cross_attn_0_to_1, 0)
+        to_y = self._attend(b, a, self.cross_attn_1_to_0, 1)
+        return self.adapter_up(self.dropout(to_x)), self.adapter_up(self.dropout(to_y))
+
+
+ADAPTER_TYPES = (TemporalAdapter, ShallowAdapter, DeepAdapter)
+
+
+class AdapterBlock(Block):
+    """A frozen ViT block with DMTrack's adapters, over both modalities at once."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float,
+        drop_path: float,
+        stma_width: int = 12,
+        adapter_width: int = 8,
+        template_tokens: int = 64,
+        official_init: bool = False,
+    ):
+        super().__init__(dim, num_heads, mlp_ratio, drop_path)
+        self.adap_t = ShallowAdapter(dim, adapter_width, official_init)
+        self.adap2_t = DeepAdapter(dim, adapter_width, official_init=official_init)
+        self.adap_tem1 = TemporalAdapter(dim, stma_width, template_tokens, official_init)
+        self.adap_tem2 = TemporalAdapter(dim, stma_width, template_tokens, official_init)
+
+    def forward_pair(
+        self, x: torch.Tensor, y: torch.Tensor, num_templates: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x + self.adap_tem1(x, num_templates)
+        y = y + self.adap_tem2(y, num_templates)
+        x_norm, y_norm = self.norm1(x), self.norm1(y)
+        attn_x, attn_y = self.attn(torch.cat([x_norm, y_norm])).chunk(2)
+        x = x + self.drop_path(attn_x) + self.drop_path(self.adap_t(y_norm))
+        y = y + self.drop_path(attn_y) + self.drop_path(self.adap_t(x_norm))
+        x_norm, y_norm = self.norm2(x), self.norm2(y)
+        mlp_x, mlp_y = self.mlp(torch.cat([x_norm, y_norm])).chunk(2)
+        deep_x, deep_y = self.adap2_t(x_norm, y_norm)
+        x = x + self.drop_path(mlp_x) + self.drop_path(deep_x)
+        y = y + self.drop_path(mlp_y) + self.drop_path(deep_y)
+        return x, y
+
+
+class DMTrackBackbone(OneStreamViT):
+    def __init__(
+        self,
+        stma_width: int = 12,
+        adapter_width: int = 8,
+        official_init: bool = False,
+        **vit_options,
+    ):
+        template_tokens = (vit_options["template_size"] // vit_options["patch_size"]) ** 2
+
+        def block_factory(dim: int, heads: int, ratio: float, rate: float) -> AdapterBlock:
+            return AdapterBlock(
+                dim, heads, ratio, rate, stma_width, adapter_width, template_tokens, official_init
+            )
+
+        super().__init__(block_factory=block_factory, **vit_options)
+        # The generic ViT initialisation ran over the adapters too; restore theirs.
+        for module in self.modules():
+            if isinstance(module, ADAPTER_TYPES):
+                module.reset_parameters()
+
+    def forward(
+        self,
+        templates_rgb: torch.Tensor,
+        templates_x: torch.Tensor,
+        search_rgb: torch.Tensor,
+        search_x: torch.Tensor,
+    ) -> torch.Tensor:
+        num_templates = templates_rgb.shape[1]
+        x = torch.cat([self.embed_templates(templates_rgb), self.embed_search(search_rgb)], dim=1)
+        y = torch.cat([self.embed_templates(templates_x), self.embed_search(search_x)], dim=1)
+        for block in self.blocks:
+            x, y = block.forward_pair(x, y, num_templates)
+        return self.norm(x) + self.norm(y)
+
+
+class DMTrack(nn.Module):
+    """forward(templates_rgb, templates_x (B,T,3,128,128) oldest first, search_rgb, search_x)."""
+
+    def __init__(
+        self,
+        num_templates: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        patch_size: int = 16,
+        template_size: int = 128,
+        search_size: int = 256,
+        head_channels: int = 256,
+        drop_path_rate: float = 0.0,
+        stma_width: int = 12,
+        adapter_width: int = 8,
+        official_init: bool = False,
+    ):
+        super().__init__()
+        self.num_templates = num_templates
+        self.template_size = template_size
+        self.search_size = search_size
+        self.feat_size = search_size // patch_size
+        self.backbone = DMTrackBackbone(
+            stma_width=stma_width,
+            adapter_width=adapter_width,
+            official_init=official_init,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            patch_size=patch_size,
+            template_size=template_size,
+            search_size=search_size,
+            drop_path_rate=drop_path_rate,
+        )
+        self.box_head = CenterHead(embed_dim, head_channels, self.feat_size)
+        self.freeze_all_but_adapters()
+
+    def freeze_all_but_adapters(self) -> None:
+        for name, parameter in self.named_parameters():
+            parameter.requires_grad_(ADAPTER_KEYWORD in name)
+
+    def train(self, mode: bool = True) -> DMTrack:
+        """Adapters train; the frozen head's BatchNorm statistics stay fixed."""
+        super().train(mode)
+        self.box_head.eval()
+        return self
+
+    def forward(
+        self,
+        templates_rgb: torch.Tensor,
+        templates_x: torch.Tensor,
+        search_rgb: torch.Tensor,
+        search_x: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        if templates_rgb.dim() == 4:
+            templates_rgb, templates_x = templates_rgb.unsqueeze(1), templates_x.unsqueeze(1)
+        features = self.backbone(templates_rgb, templates_x, search_rgb, search_x)
+        return self.box_head(features[:, -self.backbone.search_tokens :])
