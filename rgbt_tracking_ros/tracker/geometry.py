@@ -1,0 +1,113 @@
+"""Box and crop geometry of the OSTrack-style inference protocol.
+
+Every formula here reproduces the official AINet / DMTrack (OSTrack) code, quirks included,
+because the networks were trained on crops produced exactly this way.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+BoxLike = Sequence[float] | np.ndarray
+
+
+def _as_box(box: BoxLike) -> np.ndarray:
+    array = np.asarray(box, dtype=np.float64)
+    if array.shape != (4,):
+        raise ValueError(f"a box needs exactly 4 values (x, y, w, h), got shape {array.shape}")
+    return array
+
+
+def validate_box(box: BoxLike, height: int, width: int) -> np.ndarray:
+    """Check an (x, y, w, h) box against an image of height x width; return it as float64.
+
+    Catches the boxes that would otherwise crash or silently corrupt the first template.
+    """
+    array = _as_box(box)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"box {array.tolist()} contains NaN or infinity")
+    x, y, w, h = array
+    if w <= 0 or h <= 0:
+        raise ValueError(f"box {array.tolist()} needs a positive width and height")
+    if x + w <= 0 or y + h <= 0 or x >= width or y >= height:
+        raise ValueError(
+            f"box {array.tolist()} does not overlap the {width}x{height} (w x h) image"
+        )
+    return array
+
+
+def crop_square(
+    image: np.ndarray, box_xywh: BoxLike, factor: float, output_size: int
+) -> tuple[np.ndarray, float]:
+    """Square crop of side ceil(sqrt(w*h) * factor) centred on the box, resized to output_size.
+
+    This is the official `sample_target`: Python's (banker's) round for the corner, zero padding
+    outside the image, and the official `+ 1` in the right/bottom padding, which drops the last
+    image column/row whenever the crop reaches past it. Returns the patch and
+    resize_factor = output_size / crop_size.
+    """
+    x, y, w, h = _as_box(box_xywh).tolist()
+    crop_size = math.ceil(math.sqrt(w * h) * factor)
+    if crop_size < 1:
+        raise ValueError(f"box {[x, y, w, h]} is too small to crop (crop size {crop_size})")
+    height, width = image.shape[:2]
+    x1 = round(x + 0.5 * w - crop_size * 0.5)
+    x2 = x1 + crop_size
+    y1 = round(y + 0.5 * h - crop_size * 0.5)
+    y2 = y1 + crop_size
+    x1_pad = max(0, -x1)
+    x2_pad = max(x2 - width + 1, 0)
+    y1_pad = max(0, -y1)
+    y2_pad = max(y2 - height + 1, 0)
+    rows = slice(y1 + y1_pad, y2 - y2_pad)
+    cols = slice(x1 + x1_pad, x2 - x2_pad)
+    if rows.stop <= rows.start or cols.stop <= cols.start:
+        # The window lies wholly in the padding; copyMakeBorder cannot pad an empty array.
+        padded = np.zeros((crop_size, crop_size) + image.shape[2:], dtype=image.dtype)
+    else:
+        padded = cv2.copyMakeBorder(
+            image[rows, cols], y1_pad, y2_pad, x1_pad, x2_pad, cv2.BORDER_CONSTANT, value=0
+        )
+    patch = cv2.resize(padded, (output_size, output_size))
+    # OpenCV drops a trailing channel axis of length 1; keep the caller's layout.
+    return patch.reshape((output_size, output_size) + image.shape[2:]), output_size / crop_size
+
+
+def hann_window(size: int) -> np.ndarray:
+    """size x size Hann window (the official `hann2d`), which penalises large jumps."""
+    k = np.arange(1, size + 1, dtype=np.float64)
+    window = 0.5 * (1.0 - np.cos(2.0 * math.pi * k / (size + 1)))
+    return np.outer(window, window)
+
+
+def map_box_back(
+    pred_cxcywh_pixels: BoxLike, prev_box: BoxLike, search_size: int, resize_factor: float
+) -> np.ndarray:
+    """Move a (cx, cy, w, h) box in crop pixels (already divided by resize_factor) into the image.
+
+    Like the official code, the crop is assumed centred on the previous box's centre (the
+    rounding of the crop corner is ignored). Returns (x, y, w, h).
+    """
+    cx, cy, w, h = _as_box(pred_cxcywh_pixels)
+    px, py, pw, ph = _as_box(prev_box)
+    half_side = 0.5 * search_size / resize_factor
+    cx_image = cx + (px + 0.5 * pw) - half_side
+    cy_image = cy + (py + 0.5 * ph) - half_side
+    return np.array([cx_image - 0.5 * w, cy_image - 0.5 * h, w, h], dtype=np.float64)
+
+
+def clip_box(box: BoxLike, height: int, width: int, margin: float = 10) -> np.ndarray:
+    """Keep an (x, y, w, h) box inside the image and at least `margin` pixels wide and high.
+
+    The official `clip_box`; it keeps the next search crop on the image even after a bad frame.
+    """
+    x1, y1, w, h = _as_box(box)
+    x2, y2 = x1 + w, y1 + h
+    x1 = min(max(0.0, x1), width - margin)
+    x2 = min(max(margin, x2), width)
+    y1 = min(max(0.0, y1), height - margin)
+    y2 = min(max(margin, y2), height)
+    return np.array([x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)], dtype=np.float64)
