@@ -1,0 +1,24 @@
+"""Box overlap and centre distance for (x, y, w, h) boxes, vectorised over rows."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def iou_xywh(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """IoU of matching rows of two (N, 4) arrays (or two single boxes); 0 for empty boxes."""
+    pred, truth = np.atleast_2d(pred).astype(np.float64), np.atleast_2d(truth).astype(np.float64)
+    left = np.maximum(pred[:, 0], truth[:, 0])
+    top = np.maximum(pred[:, 1], truth[:, 1])
+    right = np.minimum(pred[:, 0] + pred[:, 2], truth[:, 0] + truth[:, 2])
+    bottom = np.minimum(pred[:, 1] + pred[:, 3], truth[:, 1] + truth[:, 3])
+    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    union = np.clip(pred[:, 2], 0, None) * np.clip(pred[:, 3], 0, None) + np.clip(truth[:, 2], 0, None) * np.clip(
+        truth[:, 3], 0, None
+    ) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def centre_error(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Euclidean distance in pixels between box centres, per row."""
+    pred, truth = np.atleast_2d(pred).astype(np.float64), np.atleast_2d(truth).astype(np.float64)
+    return np.hypot(*((pred[:, :2] + pred[:, 2:] / 2) - (truth[:, :2] + truth[:, 2:] / 2)).T)
