@@ -4,7 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo info clean
+# ROS 2 part (docs/ros-build.md): Jazzy wheels from PyPI into the venv, then `colcon build`
+# of this package (interfaces, Python package, launch, config) into build/ros and install/.
+ROS_ENV := install/ros_env.sh
+ROS_STAMP := install/.ros-built
+ROS_INPUTS := CMakeLists.txt package.xml requirements/ros-jazzy.txt \
+	scripts/setup_ros.sh scripts/fix_rosidl_py_exports.py \
+	$(wildcard msg/*.msg srv/*.srv launch/* config/*.* config/*/*.*)
+
+.PHONY: setup test test-core ros ros-clean demo info clean
 
 $(STAMP): setup.py constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +23,21 @@ $(STAMP): setup.py constraints-cpu.txt
 
 setup: $(STAMP)
 
-test: setup
-	$(PY) -m pytest -q test
+$(ROS_STAMP): $(STAMP) $(ROS_INPUTS)
+	VENV=$(VENV) bash scripts/setup_ros.sh
+	touch $(ROS_STAMP)
+
+ros: $(ROS_STAMP)
+
+# The whole suite, the DDS tests of the interfaces included (they fail, not skip, here).
+# TESTS selects files, e.g. `make test TESTS=test/test_interfaces.py`.
+TESTS ?= test
+test: ros
+	. ./$(ROS_ENV) && RGBT_REQUIRE_ROS=1 $(PY) -m pytest -q $(TESTS)
+
+# The suite without building ROS (the DDS tests skip).
+test-core: setup
+	$(PY) -m pytest -q $(TESTS)
 
 demo: setup
 	$(VENV)/bin/rgbt-track demo
@@ -24,5 +45,8 @@ demo: setup
 info: setup
 	$(VENV)/bin/rgbt-track info
 
+ros-clean:
+	rm -rf build/ros install log
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build install log *.egg-info
