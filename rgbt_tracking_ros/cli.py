@@ -54,8 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="print versions, devices and the scan backend").set_defaults(func=info)
     from .demo import add_demo_parser
+    from .evaluate_cli import add_evaluate_parsers
+    from .node_cli import add_node_parser
 
     add_demo_parser(commands)
+    add_evaluate_parsers(commands)
+    add_node_parser(commands)
     return parser
 
 

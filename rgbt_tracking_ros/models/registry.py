@@ -3,30 +3,24 @@ from __future__ import annotations
 
 import copy
 import os
-import sys
 from pathlib import Path
 
 import yaml
 from torch import nn
 
+from ..launch_support import share_dirs
 from .ainet import AINet
 from .dmtrack import DMTrack
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"ainet": AINet, "dmtrack": DMTrack}
 CONFIG_PATH_ENV = "RGBT_MODEL_CONFIG_PATH"
-SHARE_SUBDIR = Path("share") / "rgbt_tracking_ros" / "config" / "models"
 
 
 def config_dirs() -> list[Path]:
-    """Where model configs are looked up: an override, the source tree, installed share dirs.
-
-    A source checkout (editable install) finds `config/models` beside the package; pip and
-    colcon installs put it under `<prefix>/share/rgbt_tracking_ros`.
-    """
+    """Where model configs are looked up: an override, then `config/models` in the package's
+    share dirs (the source checkout first, then colcon and pip installs)."""
     dirs = [Path(p) for p in os.environ.get(CONFIG_PATH_ENV, "").split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parents[2] / "config" / "models")
-    prefixes = [sys.prefix] + os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)
-    dirs.extend(Path(prefix) / SHARE_SUBDIR for prefix in prefixes if prefix)
+    dirs.extend(share / "config" / "models" for share in share_dirs())
     return [d for d in dirs if d.is_dir()]
 
 

