@@ -8,23 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from rgbt_tracking_ros.demo import HELD_OUT_SEEDS, track_sequence, train_tiny_tracker
+from rgbt_tracking_ros.demo import HELD_OUT_SEEDS, track_sequence
 from rgbt_tracking_ros.eval.boxes import centre_error, iou_xywh
-from rgbt_tracking_ros.models.checkpoints import save_checkpoint
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig, TrackState
 from rgbt_tracking_ros.train.synthetic import make_sequence
-
-
-@pytest.fixture(scope="module")
-def trained_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    model = train_tiny_tracker("ainet_tiny", steps=300, seed=0, progress=False)
-    path = tmp_path_factory.mktemp("tiny") / "ainet_tiny.pt"
-    save_checkpoint(path, model, model.config)
-    return path
 
 
 def _track(checkpoint, seed: int, **config):
@@ -35,8 +24,8 @@ def _track(checkpoint, seed: int, **config):
 
 
 @pytest.mark.parametrize("seed", HELD_OUT_SEEDS[:2])
-def test_trained_tiny_tracker_follows_a_moving_target(trained_checkpoint, seed):
-    sequence, boxes, tracker = _track(trained_checkpoint, seed)
+def test_trained_tiny_tracker_follows_a_moving_target(tiny_tracker_checkpoint, seed):
+    sequence, boxes, tracker = _track(tiny_tracker_checkpoint, seed)
     travelled = centre_error(sequence.boxes[1:], sequence.boxes[:1].repeat(len(boxes) - 1, 0))
     assert travelled.max() > 40, "the target must move far enough for a frozen box to fail"
     iou = iou_xywh(boxes[1:], sequence.boxes[1:])
@@ -45,16 +34,16 @@ def test_trained_tiny_tracker_follows_a_moving_target(trained_checkpoint, seed):
     assert tracker.age == len(sequence.rgb) - 1
 
 
-def test_a_frozen_box_would_fail_the_same_check(trained_checkpoint):
+def test_a_frozen_box_would_fail_the_same_check():
     """The control: repeating the first box scores far below the trained tracker."""
     sequence = make_sequence(HELD_OUT_SEEDS[0], frames=50)
     frozen = np.repeat(sequence.boxes[:1], len(sequence.boxes) - 1, axis=0)
     assert iou_xywh(frozen, sequence.boxes[1:]).mean() < 0.5
 
 
-def test_confidence_drops_and_state_turns_lost_when_the_target_vanishes(trained_checkpoint):
+def test_confidence_drops_and_state_turns_lost_when_the_target_vanishes(tiny_tracker_checkpoint):
     sequence = make_sequence(HELD_OUT_SEEDS[0], frames=10)
-    tracker = RGBTTracker(load_model(checkpoint=trained_checkpoint), TrackerConfig(lost_threshold=0.3))
+    tracker = RGBTTracker(load_model(checkpoint=tiny_tracker_checkpoint), TrackerConfig(lost_threshold=0.3))
     tracker.initialize(sequence.rgb[0], sequence.thermal[0], sequence.boxes[0])
     _, seen, state = tracker.track(sequence.rgb[1], sequence.thermal[1])
     assert state is TrackState.TRACKING and seen > 0.3
@@ -65,10 +54,10 @@ def test_confidence_drops_and_state_turns_lost_when_the_target_vanishes(trained_
     assert tracker.frames_since_seen >= 1
 
 
-def test_thermal_at_another_resolution_tracks_the_same(trained_checkpoint):
+def test_thermal_at_another_resolution_tracks_the_same(tiny_tracker_checkpoint):
     """A thermal camera at half resolution, resized onto the RGB frame by the tracker."""
     sequence = make_sequence(HELD_OUT_SEEDS[0], frames=30)
     sequence.thermal = [frame[::2, ::2].copy() for frame in sequence.thermal]
-    tracker = RGBTTracker(load_model(checkpoint=trained_checkpoint), TrackerConfig())
+    tracker = RGBTTracker(load_model(checkpoint=tiny_tracker_checkpoint), TrackerConfig())
     boxes, _ = track_sequence(tracker, sequence)
     assert iou_xywh(boxes[1:], sequence.boxes[1:]).mean() > 0.4
