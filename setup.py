@@ -27,6 +27,7 @@ setup(
         "numpy>=1.23",
         "opencv-contrib-python-headless>=4.8",
         "pyyaml>=6",
+        "rosbags>=0.10",
         "torch>=2.1",
         "tqdm>=4.60",
     ],

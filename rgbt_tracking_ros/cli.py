@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="print versions, devices and the scan backend").set_defaults(func=info)
+    from .bag_cli import add_bag_parser
     from .demo import add_demo_parser
     from .evaluate_cli import add_evaluate_parsers
     from .node_cli import add_node_parser
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(commands)
     add_evaluate_parsers(commands)
     add_node_parser(commands)
+    add_bag_parser(commands)
     return parser
 
 

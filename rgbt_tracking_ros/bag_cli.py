@@ -1,0 +1,190 @@
+"""`rgbt-track bag ...`: sequences into rosbag2, in-process evaluation, live replay, scoring."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .eval.datasets import READERS, Sequence, read_dataset
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 2)
+
+
+def read_sequence(folder: str, dataset: str) -> Sequence:
+    """One sequence folder of a dataset layout (its parent is read as the dataset root)."""
+    path = Path(folder).resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(f"no sequence folder {folder}")
+    if dataset == "otb":
+        return read_dataset("otb", path)[0]
+    for sequence in read_dataset(dataset, path.parent):
+        if sequence.name == path.name:
+            return sequence
+    raise ValueError(f"{folder} is not a {dataset} sequence of {path.parent}")
+
+
+def from_sequence(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .bags.write import SINGLE_MODALITY_NOTE, BagOptions, write_sequence_bag
+
+    options = BagOptions(
+        rate=args.rate, thermal_rate=args.thermal_rate, thermal_offset=args.thermal_offset, jitter=args.jitter,
+        seed=args.seed, storage=args.storage, rgb_topic=args.rgb_topic, thermal_topic=args.thermal_topic,
+        ground_truth_topic=args.ground_truth_topic, rgb_frame_id=args.rgb_frame_id,
+        thermal_frame_id=args.thermal_frame_id,
+    )
+    sequence = read_sequence(args.sequence, args.dataset)
+    with tqdm(total=len(sequence), unit="frame", dynamic_ncols=True, disable=args.quiet) as bar:
+        summary = write_sequence_bag(sequence, args.out, options, args.overwrite, bar.update)
+    print(f"wrote {summary.path} ({options.storage}): {summary.frames} RGB and {summary.thermal_frames} thermal "
+          f"frames over {summary.duration:.2f} s, ground truth on {options.ground_truth_topic}")
+    if summary.single_modality:
+        print(f"note: {SINGLE_MODALITY_NOTE}")
+    return 0
+
+
+def _pairing(args: argparse.Namespace):
+    from .sync import PairingConfig
+
+    return PairingConfig(slop=args.slop, queue_size=args.queue_size, rgb_offset=args.rgb_offset,
+                         thermal_offset=args.thermal_offset)
+
+
+def _topics(args: argparse.Namespace):
+    from .bags.evaluate import Topics
+
+    return Topics(args.rgb_topic, args.thermal_topic, args.ground_truth_topic)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .bags.evaluate import evaluate_bag
+    from .eval.runner import make_tracker, save_run
+
+    with tqdm(unit="pair", dynamic_ncols=True, disable=args.quiet) as bar:
+        result = evaluate_bag(args.bag, lambda: make_tracker(args.model, args.checkpoint, args.device, args.half),
+                              _pairing(args), _topics(args), bar.update)
+    if args.out:
+        save_run(args.out, result.run)
+    s = result.scores
+    report = {
+        "tracker": args.model, "bag": str(args.bag), "sequence": result.name,
+        "pr": _percent(s.pr), "sr": _percent(s.sr), "frames": s.frames, "pairs": result.pairs,
+        "rgb_frames": result.received_rgb, "thermal_frames": result.received_thermal,
+        "unpaired_truth_frames": result.unpaired_truth_frames, "fps": round(result.run.fps, 2),
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{result.name}: PR {100 * s.pr:.1f}  SR {100 * s.sr:.1f}  over {s.frames} frames "
+              f"({result.pairs} pairs of {result.received_rgb} RGB and {result.received_thermal} thermal frames; "
+              f"{result.unpaired_truth_frames} ground-truth frames unpaired), {result.run.fps:.1f} FPS")
+        if args.out:
+            print(f"results in {args.out}", file=sys.stderr)
+    return 0
+
+
+def score(args: argparse.Namespace) -> int:
+    from .bags.score import score_recording
+
+    result = score_recording(args.recorded, args.truth_bag, args.topic, _pairing(args), _topics(args), args.all_frames)
+    s = result.scores
+    report = {
+        "pr": _percent(s.pr), "sr": _percent(s.sr), "frames": result.expected, "missing": result.missing,
+        "missing_percent": round(result.missing_percent, 2), "unmatched_outputs": result.unmatched_outputs,
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"PR {100 * s.pr:.1f}  SR {100 * s.sr:.1f}  over {result.expected} frames; "
+              f"{result.missing} without output ({result.missing_percent:.1f} %, scored as misses); "
+              f"{result.unmatched_outputs} outputs matched no frame")
+    return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    from .bags.replay import replay_bag
+
+    count = replay_bag(args.bag, rate=args.rate, loop=args.loop, clock=args.clock, topics=args.topics,
+                       wait_for_subscribers=args.wait_for_subscribers)
+    print(f"published {count} messages")
+    return 0
+
+
+def _add_topics(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rgb-topic", default="/rgb/image")
+    parser.add_argument("--thermal-topic", default="/thermal/image")
+    parser.add_argument("--ground-truth-topic", default="/ground_truth")
+
+
+def _add_pairing(parser: argparse.ArgumentParser) -> None:
+    """The node's pairing parameters, with its defaults."""
+    from .sync import PairingConfig
+
+    defaults = PairingConfig()
+    parser.add_argument("--slop", type=float, default=defaults.slop, help="pairing tolerance in seconds")
+    parser.add_argument("--queue-size", type=int, default=defaults.queue_size)
+    parser.add_argument("--rgb-offset", type=float, default=defaults.rgb_offset, help="seconds added to RGB stamps")
+    parser.add_argument("--thermal-offset", type=float, default=defaults.thermal_offset,
+                        help="seconds added to thermal stamps")
+
+
+def add_bag_parser(commands) -> None:
+    bag = commands.add_parser("bag", help="rosbag2 tools: from-sequence, evaluate, score, replay")
+    sub = bag.add_subparsers(dest="bag_command", required=True)
+
+    parser = sub.add_parser("from-sequence", help="write a dataset sequence into a rosbag2")
+    parser.add_argument("sequence", help="sequence folder")
+    parser.add_argument("out", help="bag folder to create")
+    parser.add_argument("--dataset", choices=sorted(READERS), default="otb", help="layout of the sequence folder")
+    parser.add_argument("--rate", type=float, default=30.0, help="RGB frame rate (Hz)")
+    parser.add_argument("--thermal-rate", type=float, default=None, help="lower thermal rate (Hz): frames dropped")
+    parser.add_argument("--thermal-offset", type=float, default=0.0, help="constant seconds added to thermal stamps")
+    parser.add_argument("--jitter", type=float, default=0.0, help="uniform random thermal stamp jitter (s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    _add_topics(parser)
+    parser.add_argument("--rgb-frame-id", default="rgb_camera")
+    parser.add_argument("--thermal-frame-id", default="thermal_camera")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing bag folder")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=from_sequence)
+
+    parser = sub.add_parser("evaluate", help="track a bag in process and score it against its ground truth")
+    parser.add_argument("bag")
+    parser.add_argument("--model", required=True, help="registered model name, YAML config, or csrt-rgb / csrt-thermal")
+    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
+    parser.add_argument("--half", action="store_true", help="fp16 on CUDA")
+    parser.add_argument("--out", default=None, help="write <sequence>.txt result, confidence and time files here")
+    parser.add_argument("--json", action="store_true", help="one JSON object, scores in percent")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_pairing(parser)
+    _add_topics(parser)
+    parser.set_defaults(func=evaluate)
+
+    parser = sub.add_parser("score", help="score a recording of the node's output against the replayed bag")
+    parser.add_argument("recorded", help="bag with the node's rgbt_tracking_ros/msg/TrackedObject topic")
+    parser.add_argument("truth_bag", help="the bag that was replayed (with ground truth)")
+    parser.add_argument("--topic", default="/tracked_object", help="TrackedObject topic in the recording")
+    parser.add_argument("--all-frames", action="store_true",
+                        help="expect an output for every ground-truth frame, not only the paired ones")
+    parser.add_argument("--json", action="store_true", help="one JSON object, scores in percent")
+    _add_pairing(parser)
+    _add_topics(parser)
+    parser.set_defaults(func=score)
+
+    parser = sub.add_parser("replay", help="publish a bag to live topics with its original timing (needs rclpy)")
+    parser.add_argument("bag")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
+    parser.add_argument("--loop", action="store_true", help="start over at the end (until Ctrl-C)")
+    parser.add_argument("--clock", action="store_true", help="publish /clock (rosgraph_msgs/Clock) from bag time")
+    parser.add_argument("--topics", nargs="+", default=None, help="only these topics")
+    parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
+                        help="wait up to S seconds for a subscriber on every topic before starting")
+    parser.set_defaults(func=replay)
