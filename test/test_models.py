@@ -230,3 +230,13 @@ def test_temporal_adapter_convolves_each_template_position_over_time():
                     expected[b, t * 4 + position] = mixed[:, t]
         expected = adapter.adapter_up(expected)
     torch.testing.assert_close(ours, expected)
+
+
+@pytest.mark.parametrize("official", [True, False])
+def test_adapters_start_silent_and_only_the_released_init_zeroes_their_input(official):
+    model = build_model("dmtrack_tiny", official_init=official)
+    block = model.backbone.blocks[0]
+    for adapter in (block.adap_t, block.adap2_t, block.adap_tem1, block.adap_tem2):
+        assert not adapter.adapter_up.weight.any() and not adapter.adapter_up.bias.any()
+        assert adapter.adapter_down.weight.any() != official
+    assert block.adap_t.adapter_mid.weight.any() != official

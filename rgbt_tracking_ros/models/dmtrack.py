@@ -16,22 +16,29 @@ from .vit import Block, OneStreamViT
 ADAPTER_KEYWORD = "adap"
 
 
-def _init_bottleneck(down: nn.Linear, up: nn.Linear, official: bool) -> None:
-    """Zero output so a new adapter leaves the frozen model unchanged.
+class ZeroOutputAdapter(nn.Module):
+    """An adapter whose output starts at zero, so adding it leaves the frozen model unchanged.
 
-    The official release also zeroes the down projection, which leaves only the output
-    bias able to learn; `official=False` keeps a random down projection so it trains.
+    The official release also zeroes the down (and middle) projections, which leaves only the
+    output bias able to learn; `official_init=False` keeps a random down projection so it trains.
     """
-    nn.init.zeros_(up.weight)
-    nn.init.zeros_(up.bias)
-    nn.init.zeros_(down.bias)
-    if official:
-        nn.init.zeros_(down.weight)
-    else:
-        nn.init.xavier_uniform_(down.weight)
+
+    official_init = False
+
+    def reset_parameters(self) -> None:
+        for parameter in (self.adapter_up.weight, self.adapter_up.bias, self.adapter_down.bias):
+            nn.init.zeros_(parameter)
+        if not self.official_init:
+            nn.init.xavier_uniform_(self.adapter_down.weight)
+            return
+        nn.init.zeros_(self.adapter_down.weight)
+        middle = getattr(self, "adapter_mid", None)
+        if middle is not None:
+            nn.init.zeros_(middle.weight)
+            nn.init.zeros_(middle.bias)
 
 
-class TemporalAdapter(nn.Module):
+class TemporalAdapter(ZeroOutputAdapter):
     """STMA: a bottleneck whose template tokens also mix across the T templates."""
 
     def __init__(self, dim: int, width: int, template_tokens: int, official_init: bool):
@@ -43,12 +50,6 @@ class TemporalAdapter(nn.Module):
         self.dropout = nn.Dropout(0.2)
         self.official_init = official_init
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        _init_bottleneck(self.adapter_down, self.adapter_up, self.official_init)
-        if self.official_init:
-            nn.init.zeros_(self.adapter_mid.weight)
-            nn.init.zeros_(self.adapter_mid.bias)
 
     def forward(self, x: torch.Tensor, num_templates: int) -> torch.Tensor:
         batch = x.shape[0]
@@ -65,7 +66,7 @@ class TemporalAdapter(nn.Module):
         return self.adapter_up(self.dropout(torch.cat([templates, search], dim=1)))
 
 
-class ShallowAdapter(nn.Module):
+class ShallowAdapter(ZeroOutputAdapter):
     """A linear 768 -> 8 -> 8 -> 768 bottleneck (no nonlinearity, as published)."""
 
     def __init__(self, dim: int, width: int, official_init: bool):
@@ -76,12 +77,6 @@ class ShallowAdapter(nn.Module):
         self.dropout = nn.Dropout(0.1)
         self.official_init = official_init
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        _init_bottleneck(self.adapter_down, self.adapter_up, self.official_init)
-        if self.official_init:
-            nn.init.zeros_(self.adapter_mid.weight)
-            nn.init.zeros_(self.adapter_mid.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.adapter_up(self.dropout(self.adapter_mid(self.adapter_down(x))))
@@ -100,7 +95,7 @@ class ChannelWeights(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-class DeepAdapter(nn.Module):
+class DeepAdapter(ZeroOutputAdapter):
     """Per token, each modality's query attends over two candidates: a noised copy of
     itself and the other modality, keyed by its channel-reweighted self."""
 
@@ -116,9 +111,6 @@ class DeepAdapter(nn.Module):
         self.dropout = nn.Dropout(0.1)
         self.official_init = official_init
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        _init_bottleneck(self.adapter_down, self.adapter_up, self.official_init)
 
     def _attend(
         self, query: torch.Tensor, other: torch.Tensor, attention: nn.MultiheadAttention, index: int
@@ -141,9 +133,6 @@ class DeepAdapter(nn.Module):
         to_x = self._attend(a, b, self.cross_attn_0_to_1, 0)
         to_y = self._attend(b, a, self.cross_attn_1_to_0, 1)
         return self.adapter_up(self.dropout(to_x)), self.adapter_up(self.dropout(to_y))
-
-
-ADAPTER_TYPES = (TemporalAdapter, ShallowAdapter, DeepAdapter)
 
 
 class AdapterBlock(Block):
@@ -201,7 +190,7 @@ class DMTrackBackbone(OneStreamViT):
         super().__init__(block_factory=block_factory, **vit_options)
         # The generic ViT initialisation ran over the adapters too; restore theirs.
         for module in self.modules():
-            if isinstance(module, ADAPTER_TYPES):
+            if isinstance(module, ZeroOutputAdapter):
                 module.reset_parameters()
 
     def forward(
