@@ -1,0 +1,183 @@
+"""config/drone.yaml, config/ground_robot.yaml and config/rgbt_tracking.rviz: structure,
+types, ranges, the platform reasoning (camera rates vs slop, queue and timeouts), the node's
+own validation and, with rclpy, what rcl actually loads from them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rgbt_tracking_ros import launch_support as ls
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config"
+KIND_TYPES = {"string": str, "bool": bool, "int": int, "double": float}
+CHOICES = {
+    "device_fallback": {"cpu", "fail"},
+    "rgb_transport": {"raw", "compressed"},
+    "thermal_transport": {"raw", "compressed"},
+    "image_qos": {"sensor_data", "reliable", "system_default"},
+    "thermal_mode": {"minmax", "fixed"},
+    "click_type": {"point_stamped", "point"},
+}
+
+
+def load(platform: str) -> dict:
+    document = yaml.safe_load((CONFIG / f"{platform}.yaml").read_text())
+    assert list(document) == ["/**"], "one wildcard section, so renamed nodes still match"
+    assert list(document["/**"]) == ["ros__parameters"]
+    params = document["/**"]["ros__parameters"]
+    assert isinstance(params, dict) and params
+    return params
+
+
+@pytest.fixture(params=sorted(ls.PLATFORMS))
+def platform(request) -> str:
+    return request.param
+
+
+def test_every_platform_has_a_config_and_nothing_else_does():
+    platform_files = {p.stem for p in CONFIG.glob("*.yaml")}
+    assert platform_files == set(ls.PLATFORMS)
+
+
+def test_keys_are_node_parameters_with_their_types(platform):
+    for name, value in load(platform).items():
+        assert name in ls.NODE_PARAMETERS, f"{platform}.yaml: {name} is not a node parameter"
+        kind = ls.NODE_PARAMETERS[name]
+        if kind == "double[]":
+            # Floats only: rcl refuses a mixed list and types an int list INTEGER_ARRAY; an
+            # empty list would be read as "not set".
+            assert isinstance(value, list) and value, f"{name}: {value!r}"
+            assert all(type(v) is float for v in value), f"{name}: write doubles, {value!r}"
+        else:
+            assert type(value) is KIND_TYPES[kind], f"{platform}.yaml: {name}={value!r} is not {kind}"
+
+
+def test_values_are_in_range(platform):
+    p = load(platform)
+    for name, allowed in CHOICES.items():
+        assert p[name] in allowed, (name, p[name])
+    assert p["model"] == "" and p["checkpoint"] == "", "placeholders until a default model ships"
+    assert p["device"] == "cpu" or p["device"].startswith("cuda")
+    assert not p["half"] or p["device"].startswith("cuda"), "fp16 needs CUDA"
+    assert 0 < p["slop"] < 1 and 1 <= p["queue_size"] <= 100
+    assert 0 < p["lost_threshold"] < 1 and 0 <= p["detection_min_score"] <= 1
+    assert p["jump_back_tolerance"] > p["slop"]
+    assert p["camera_timeout"] > 0 and p["diagnostics_period"] > 0
+    if p["thermal_mode"] == "fixed":
+        low, high = p["thermal_range"]
+        assert 0 <= low < high <= 65535, "16-bit counts"
+    else:
+        assert "thermal_range" not in p, "ignored with minmax: leave it out"
+    size = ls.PLATFORMS[platform].rgb_size
+    width, height = p["click_box_size"]
+    assert 8 <= width <= size[0] / 4 and 8 <= height <= size[1] / 2
+    assert p["rgb_topic"] != p["thermal_topic"]
+    assert p["autostart"] is True
+
+
+def test_topics_match_the_platform_table_and_stay_relative(platform):
+    p, info = load(platform), ls.PLATFORMS[platform]
+    assert (p["rgb_topic"], p["thermal_topic"]) == (info.rgb_topic, info.thermal_topic)
+    for name in ("rgb_topic", "thermal_topic"):
+        assert not p[name].startswith("/"), f"{name}: relative, so namespace:= applies"
+        ls.check_topic_name(p[name], name)
+    assert p["click_topic"].endswith("_mouse_left")  # what rqt_image_view publishes
+    assert p["click_type"] == "point"  # rqt_image_view publishes geometry_msgs/Point
+
+
+def test_pairing_fits_the_camera_rates(platform):
+    p, info = load(platform), ls.PLATFORMS[platform]
+    fast, slow = max(info.rgb_hz, info.thermal_hz), min(info.rgb_hz, info.thermal_hz)
+    # Never pair across to the slower camera's next frame.
+    assert p["slop"] < 0.5 / slow
+    if p["use_message_filters"]:
+        # message_filters takes the first match within slop: only safe when at most one
+        # frame of the faster camera can lie within slop.
+        assert p["slop"] < 0.5 / fast
+    if info.rgb_hz != info.thermal_hz:
+        # Every slower frame must find its nearest faster frame (up to half a period away),
+        # and only the closest-match pairer picks that one.
+        assert not p["use_message_filters"]
+        assert p["slop"] >= 0.5 / fast
+    # The faster camera's queue spans at least one period of the slower one.
+    assert p["queue_size"] / fast >= 1.0 / slow
+    # A camera is STOPPED only after several of its (slower) periods without a frame.
+    assert p["camera_timeout"] >= 4.0 / slow
+
+
+def test_platforms_differ_where_their_cameras_and_targets_do():
+    drone, ground = load("drone"), load("ground_robot")
+    assert drone["slop"] <= 0.010 < ground["slop"] <= 0.05
+    assert ground["camera_timeout"] > 2 / 9 and drone["camera_timeout"] < ground["camera_timeout"]
+    assert drone["lost_threshold"] < ground["lost_threshold"], "small targets score lower"
+    assert drone["half"] and drone["device_fallback"] == "fail"
+    assert ground["device_fallback"] == "cpu" and not ground["half"]
+    assert ground["thermal_mode"] == "fixed" and drone["thermal_mode"] == "minmax"
+    assert drone["queue_size"] < ground["queue_size"]
+    assert drone["click_box_size"][0] * drone["click_box_size"][1] < (
+        ground["click_box_size"][0] * ground["click_box_size"][1])
+
+
+def test_every_non_obvious_value_has_a_comment(platform):
+    """Each key sits under a comment (possibly shared with the keys just above it, with no
+    blank line between), except keys whose value needs no reason."""
+    obvious = {"device", "diagnostics_period", "autostart", "target_id", "detection_topic"}
+    lines = (CONFIG / f"{platform}.yaml").read_text().splitlines()
+    missing = []
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not line.startswith("    ") or stripped.startswith("#") or ":" not in stripped:
+            continue
+        key = stripped.split(":", 1)[0]
+        above = index - 1
+        while above >= 0 and lines[above].startswith("    ") and \
+                not lines[above].strip().startswith("#"):
+            above -= 1  # other keys of the same group
+        if key not in obvious and not lines[above].strip().startswith("#"):
+            missing.append(key)
+    assert not missing, f"{platform}.yaml: no comment explains {missing}"
+
+
+def test_the_node_accepts_the_configs_without_warnings(platform):
+    parameters = pytest.importorskip("rgbt_tracking_ros.ros.parameters")
+    values, warnings = parameters.parse_parameters(load(platform))
+    assert warnings == []
+    assert values.slop == load(platform)["slop"]
+
+
+def test_rcl_loads_the_configs_for_any_namespace_and_node_name(platform):
+    from test_launch_support import rcl_probe
+
+    settings = ls.node_settings(platform=platform, namespace="fleet/unit7", node_name="other")
+    probe = rcl_probe(settings.ros_arguments())
+    assert probe["node"] == "/fleet/unit7/other"
+    loaded = probe["params"]
+    for name, value in load(platform).items():
+        kind = ls.NODE_PARAMETERS[name]
+        rcl_type = {"string": "STRING", "bool": "BOOL", "int": "INTEGER", "double": "DOUBLE",
+                    "double[]": "DOUBLE_ARRAY"}[kind]
+        assert loaded[name] == [value, rcl_type], name
+
+
+# --------------------------------------------------------------------------------------------
+# RViz
+
+
+def test_rviz_config_shows_the_annotated_image():
+    config = yaml.safe_load((CONFIG / ls.RVIZ_CONFIG).read_text())
+    assert isinstance(config["Panels"], list)
+    assert any(panel["Class"] == "rviz_common/Displays" for panel in config["Panels"])
+    manager = config["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"]
+    images = [d for d in manager["Displays"] if d["Class"] == "rviz_default_plugins/Image"]
+    assert len(images) == 1 and images[0]["Enabled"] is True
+    topic = images[0]["Topic"]
+    assert topic["Value"] == ls.RVIZ_ANNOTATED_IMAGE_TOPIC
+    # The topic the node publishes with its default name and no namespace.
+    assert topic["Value"] == ls.resolve_topic(ls.ANNOTATED_IMAGE_TOPIC, "", ls.DEFAULT_NODE_NAME)
+    # Best effort receives from a reliable and from a best-effort publisher alike.
+    assert topic["Reliability Policy"] == "Best Effort"
+    assert topic["Durability Policy"] == "Volatile"
