@@ -9,7 +9,7 @@ from torch import nn
 
 from .head import CenterHead
 from .mamba import Mamba, default_dt_rank, make_branch_layers, scan_branch
-from .vit import OneStreamViT, trunc_normal_init
+from .vit import OneStreamTracker, OneStreamViT, trunc_normal_init
 
 
 class DifferenceFusionMamba(nn.Module):
@@ -154,7 +154,7 @@ class OrderDynamicFusion(nn.Module):
 class AINetBackbone(OneStreamViT):
     def __init__(self, dfm: dict | None = None, **vit_options):
         super().__init__(**vit_options)
-        dim = self.pos_embed.shape[-1]
+        dim = self.embed_dim
         self.cross_mamba = nn.ModuleList(
             DifferenceFusionMamba(dim, **(dfm or {})) for _ in range(len(self.blocks))
         )
@@ -183,44 +183,24 @@ class AINetBackbone(OneStreamViT):
         return fused
 
 
-class AINet(nn.Module):
-    """forward(template_rgb, template_x (B,3,128,128), search_rgb, search_x (B,3,256,256))."""
+class AINet(OneStreamTracker):
+    """forward(template_rgb, template_x (B,3,128,128), search_rgb, search_x (B,3,256,256)).
+
+    `vit_options` are the backbone's (embed_dim, depth, num_heads, sizes, drop_path_rate).
+    """
 
     num_templates = 1
 
     def __init__(
-        self,
-        embed_dim: int = 768,
-        depth: int = 12,
-        num_heads: int = 12,
-        mlp_ratio: float = 4.0,
-        patch_size: int = 16,
-        template_size: int = 128,
-        search_size: int = 256,
-        head_channels: int = 256,
-        drop_path_rate: float = 0.0,
-        dfm: dict | None = None,
-        ofm: dict | None = None,
+        self, head_channels: int = 256, dfm: dict | None = None, ofm: dict | None = None, **vit_options
     ):
         super().__init__()
-        self.template_size = template_size
-        self.search_size = search_size
-        self.feat_size = search_size // patch_size
-        self.backbone = AINetBackbone(
-            dfm=dfm,
-            embed_dim=embed_dim,
-            depth=depth,
-            num_heads=num_heads,
-            mlp_ratio=mlp_ratio,
-            patch_size=patch_size,
-            template_size=template_size,
-            search_size=search_size,
-            drop_path_rate=drop_path_rate,
-        )
+        self.backbone = AINetBackbone(dfm=dfm, **vit_options)
+        dim = self.backbone.embed_dim
         self.mamba_fusion = OrderDynamicFusion(
-            embed_dim, depth, self.backbone.template_tokens, **(ofm or {})
+            dim, len(self.backbone.blocks), self.backbone.template_tokens, **(ofm or {})
         )
-        self.box_head = CenterHead(embed_dim, head_channels, self.feat_size)
+        self.box_head = CenterHead(dim, head_channels, self.feat_size)
 
     def forward(
         self,

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .head import CenterHead
-from .vit import Block, OneStreamViT
+from .vit import Block, OneStreamTracker, OneStreamViT
 
 ADAPTER_KEYWORD = "adap"
 
@@ -178,16 +178,20 @@ class DMTrackBackbone(OneStreamViT):
         stma_width: int = 12,
         adapter_width: int = 8,
         official_init: bool = False,
+        template_size: int = 128,
+        patch_size: int = 16,
         **vit_options,
     ):
-        template_tokens = (vit_options["template_size"] // vit_options["patch_size"]) ** 2
+        template_tokens = (template_size // patch_size) ** 2
 
         def block_factory(dim: int, heads: int, ratio: float, rate: float) -> AdapterBlock:
             return AdapterBlock(
                 dim, heads, ratio, rate, stma_width, adapter_width, template_tokens, official_init
             )
 
-        super().__init__(block_factory=block_factory, **vit_options)
+        super().__init__(
+            template_size=template_size, patch_size=patch_size, block_factory=block_factory, **vit_options
+        )
         # The generic ViT initialisation ran over the adapters too; restore theirs.
         for module in self.modules():
             if isinstance(module, ZeroOutputAdapter):
@@ -208,44 +212,27 @@ class DMTrackBackbone(OneStreamViT):
         return self.norm(x) + self.norm(y)
 
 
-class DMTrack(nn.Module):
-    """forward(templates_rgb, templates_x (B,T,3,128,128) oldest first, search_rgb, search_x)."""
+class DMTrack(OneStreamTracker):
+    """forward(templates_rgb, templates_x (B,T,3,128,128) oldest first, search_rgb, search_x).
+
+    `vit_options` are the backbone's (embed_dim, depth, num_heads, sizes, drop_path_rate).
+    """
 
     def __init__(
         self,
         num_templates: int = 3,
-        embed_dim: int = 768,
-        depth: int = 12,
-        num_heads: int = 12,
-        mlp_ratio: float = 4.0,
-        patch_size: int = 16,
-        template_size: int = 128,
-        search_size: int = 256,
         head_channels: int = 256,
-        drop_path_rate: float = 0.0,
         stma_width: int = 12,
         adapter_width: int = 8,
         official_init: bool = False,
+        **vit_options,
     ):
         super().__init__()
         self.num_templates = num_templates
-        self.template_size = template_size
-        self.search_size = search_size
-        self.feat_size = search_size // patch_size
         self.backbone = DMTrackBackbone(
-            stma_width=stma_width,
-            adapter_width=adapter_width,
-            official_init=official_init,
-            embed_dim=embed_dim,
-            depth=depth,
-            num_heads=num_heads,
-            mlp_ratio=mlp_ratio,
-            patch_size=patch_size,
-            template_size=template_size,
-            search_size=search_size,
-            drop_path_rate=drop_path_rate,
+            stma_width=stma_width, adapter_width=adapter_width, official_init=official_init, **vit_options
         )
-        self.box_head = CenterHead(embed_dim, head_channels, self.feat_size)
+        self.box_head = CenterHead(self.backbone.embed_dim, head_channels, self.feat_size)
         self.freeze_all_but_adapters()
 
     def freeze_all_but_adapters(self) -> None:

@@ -110,8 +110,12 @@ class OneStreamViT(nn.Module):
         block_factory=Block,
     ):
         super().__init__()
+        self.embed_dim = embed_dim
+        self.template_size = template_size
+        self.search_size = search_size
+        self.feat_size = search_size // patch_size
         self.template_tokens = (template_size // patch_size) ** 2
-        self.search_tokens = (search_size // patch_size) ** 2
+        self.search_tokens = self.feat_size**2
         self.patch_embed = PatchEmbed(patch_size, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, IMAGENET_PRETRAIN_TOKENS, embed_dim))
@@ -134,3 +138,21 @@ class OneStreamViT(nn.Module):
 
     def embed_search(self, search: torch.Tensor) -> torch.Tensor:
         return self.patch_embed(search) + self.pos_embed_x
+
+
+class OneStreamTracker(nn.Module):
+    """What the tracker runtime reads from any model: input sizes and the score-map grid."""
+
+    backbone: OneStreamViT
+
+    @property
+    def template_size(self) -> int:
+        return self.backbone.template_size
+
+    @property
+    def search_size(self) -> int:
+        return self.backbone.search_size
+
+    @property
+    def feat_size(self) -> int:
+        return self.backbone.feat_size
