@@ -9,16 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ros_availability import require_ros
 
 pytest.importorskip("rosbags")
-try:
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rosgraph_msgs.msg import Clock
-    from sensor_msgs.msg import Image
-except Exception as exc:  # ImportError, or a type support library that does not load
-    pytest.skip(f"rclpy with sensor_msgs and rosgraph_msgs is not importable ({exc}); "
-                "run `make ros` and `. install/ros_env.sh`", allow_module_level=True)
+require_ros("sensor_msgs.msg", "rosgraph_msgs.msg", module_level=True)
+
+import rclpy  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
 
 from rgbt_tracking_ros.bags.replay import replay_bag  # noqa: E402
 from rgbt_tracking_ros.bags.write import START_NS, BagOptions, write_sequence_bag  # noqa: E402

@@ -172,28 +172,10 @@ if __name__ == "__main__":
 # --------------------------------------------------------------------------------------
 
 import pytest  # noqa: E402
+from ros_availability import require_ros  # noqa: E402
 
 
-def _ros_import_error() -> str | None:
-    try:
-        import rclpy  # noqa: F401
-
-        from rgbt_tracking_ros.msg import TrackedObject  # noqa: F401
-        from rgbt_tracking_ros.srv import SetTarget  # noqa: F401
-    except Exception as exc:  # ImportError, or a type support library that does not load
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-_IMPORT_ERROR = _ros_import_error()
-if _IMPORT_ERROR is not None:
-    if os.environ.get("RGBT_REQUIRE_ROS") == "1":
-        raise ImportError(f"RGBT_REQUIRE_ROS=1 but the ROS interfaces do not import: {_IMPORT_ERROR}")
-    pytest.skip(
-        f"rclpy or the built rgbt_tracking_ros interfaces are not importable ({_IMPORT_ERROR}); "
-        "run `make ros` and `. install/ros_env.sh`, or source a colcon install space",
-        allow_module_level=True,
-    )
+require_ros(module_level=True)
 
 # lark (used by rosidl's parser) imports deprecated modules on Python 3.11.
 pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ros_availability import require_ros
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMERA_SCRIPT = ROOT / "scripts" / "synthetic_camera.py"
@@ -37,27 +38,7 @@ SEED, WIDTH, HEIGHT = 1000, 320, 240
 RGB_FRAME_ID = "rgb_camera_optical_frame"
 
 
-def _ros_import_error() -> str | None:
-    try:
-        import rclpy  # noqa: F401
-        from diagnostic_msgs.msg import DiagnosticArray  # noqa: F401
-        from std_srvs.srv import Trigger  # noqa: F401
-
-        from rgbt_tracking_ros.msg import TrackedObject  # noqa: F401
-        from rgbt_tracking_ros.srv import SetTarget  # noqa: F401
-    except Exception as exc:  # ImportError, or a type support library that does not load
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-_IMPORT_ERROR = _ros_import_error()
-if _IMPORT_ERROR is not None:
-    if os.environ.get("RGBT_REQUIRE_ROS") == "1":
-        raise ImportError(
-            f"RGBT_REQUIRE_ROS=1 but the ROS interfaces do not import: {_IMPORT_ERROR}")
-    pytest.skip(f"rclpy or the built rgbt_tracking_ros interfaces are not importable "
-                f"({_IMPORT_ERROR}); run `make ros` and `. install/ros_env.sh`",
-                allow_module_level=True)
+require_ros("diagnostic_msgs.msg", "std_srvs.srv", module_level=True)
 
 pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")
 

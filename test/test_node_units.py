@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from ros_availability import require_ros
 import torch
 
 from rgbt_tracking_ros.ros import diagnostics, messages
@@ -46,27 +47,10 @@ from rgbt_tracking_ros.tracker import TrackState
 pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")
 
 
-def _ros_import_error() -> str | None:
-    try:
-        import rclpy  # noqa: F401
-        from sensor_msgs.msg import Image  # noqa: F401
-
-        from rgbt_tracking_ros.msg import TrackedObject  # noqa: F401
-    except Exception as exc:  # ImportError, or a type support library that does not load
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-_ROS_ERROR = _ros_import_error()
-
-
 @pytest.fixture
 def ros():
     """Skips (or fails with RGBT_REQUIRE_ROS=1) when rclpy or the interfaces are missing."""
-    if _ROS_ERROR is not None:
-        if os.environ.get("RGBT_REQUIRE_ROS") == "1":
-            pytest.fail(f"RGBT_REQUIRE_ROS=1 but ROS does not import: {_ROS_ERROR}")
-        pytest.skip(f"rclpy or the built interfaces are not importable ({_ROS_ERROR})")
+    require_ros("sensor_msgs.msg")
 
 
 _DOMAINS = itertools.count()
