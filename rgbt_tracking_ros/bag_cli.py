@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from .defaults import DEFAULT_MODEL
 from .eval.datasets import READERS, Sequence, read_dataset
 
 
@@ -157,7 +158,8 @@ def add_bag_parser(commands) -> None:
 
     parser = sub.add_parser("evaluate", help="track a bag in process and score it against its ground truth")
     parser.add_argument("bag")
-    parser.add_argument("--model", required=True, help="registered model name, YAML config, or csrt-rgb / csrt-thermal")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"registered model name, YAML config, or csrt-rgb / csrt-thermal (default {DEFAULT_MODEL})")
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
     parser.add_argument("--half", action="store_true", help="fp16 on CUDA")

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from .defaults import DEFAULT_MODEL
 from .eval.datasets import READERS, read_dataset, read_otb
 from .eval.metrics import PROTOCOLS, Scores, score_results
 from .eval.results import read_results
@@ -90,7 +91,8 @@ def add_evaluate_parsers(commands) -> None:
     parser.set_defaults(func=evaluate)
 
     parser = commands.add_parser("run", help="run a tracker over a dataset or a sequence folder")
-    parser.add_argument("--model", required=True, help="registered model name, YAML config, or csrt-rgb / csrt-thermal")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"registered model name, YAML config, or csrt-rgb / csrt-thermal (default {DEFAULT_MODEL})")
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--dataset", choices=sorted(READERS), default=None)
     parser.add_argument("--root", default=None, help="dataset folder (with --dataset)")

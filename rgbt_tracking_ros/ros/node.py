@@ -125,7 +125,7 @@ class RGBTTrackerNode(LifecycleNode):
     def _configure(self) -> None:
         import torch
 
-        from rgbt_tracking_ros.models.loading import load_model
+        from rgbt_tracking_ros.models.loading import load_model, shipped_weights
         from rgbt_tracking_ros.models.selective_scan import active_backend
         from rgbt_tracking_ros.tracker import RGBTTracker
 
@@ -138,14 +138,15 @@ class RGBTTrackerNode(LifecycleNode):
         choice = resolve_device(params.device, params.device_fallback, params.half)
         for warning in choice.warnings:
             self.get_logger().warning(warning)
-        if not params.checkpoint:
-            if not params.model:
-                raise ParameterError("set the model parameter, the checkpoint parameter or both")
+        if not params.checkpoint and not params.model:
+            raise ParameterError("set the model parameter, the checkpoint parameter or both")
+        start = time.perf_counter()
+        model = load_model(params.model or None, params.checkpoint or None)
+        weights = params.checkpoint or shipped_weights(model.config)
+        if not weights:
             self.get_logger().warning(
                 f"checkpoint is empty: {params.model} runs with its INITIAL, UNTRAINED weights "
                 "and will not track anything; set the checkpoint parameter")
-        start = time.perf_counter()
-        model = load_model(params.model or None, params.checkpoint or None)
         tracker = RGBTTracker(model, params.tracker_config(choice.device, choice.half))
         loaded = time.perf_counter()
         _warm_up(tracker)
@@ -156,7 +157,7 @@ class RGBTTrackerNode(LifecycleNode):
         cuda = torch.version.cuda or "none"
         gpu = f" ({torch.cuda.get_device_name(tracker.device)})" if choice.device != "cpu" else ""
         self.get_logger().info(
-            f"configured: model {self._model_name} from {params.checkpoint or '(initial weights)'}"
+            f"configured: model {self._model_name} from {weights or '(initial weights)'}"
             f" on {choice.device}{gpu}{' fp16' if choice.half else ''}; torch {torch.__version__},"
             f" CUDA {cuda}, selective scan {active_backend(tracker.device)}; loaded in "
             f"{loaded - start:.2f} s, warm-up forward {1e3 * (warmed - loaded):.0f} ms")

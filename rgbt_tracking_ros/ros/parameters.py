@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rgbt_tracking_ros.defaults import DEFAULT_MODEL
 from rgbt_tracking_ros.sync import PairingConfig
 from rgbt_tracking_ros.tracker import TrackerConfig, check_homography
 
@@ -44,9 +45,10 @@ class ParamSpec:
 
 
 SPECS: tuple[ParamSpec, ...] = (
-    ParamSpec("model", "string", "", "Registered model name (e.g. ainet_256) or path of a model "
-              "YAML config; may stay empty for checkpoints in this package's own format"),
-    ParamSpec("checkpoint", "string", "", "Weights file; empty = initial (untrained) weights"),
+    ParamSpec("model", "string", DEFAULT_MODEL, "Registered model name (e.g. ainet_256) or path "
+              "of a model YAML config; may be empty for checkpoints in this package's own format"),
+    ParamSpec("checkpoint", "string", "", "Weights file; empty = the model's shipped weights "
+              "(compact_rgbt has them), else its initial (untrained) weights"),
     ParamSpec("device", "string", "cuda:0", "torch device: cuda, cuda:N or cpu"),
     ParamSpec("device_fallback", "string", "cpu", "When the device is unavailable: 'cpu' runs "
               "on the CPU with a warning, 'fail' makes configure fail",
