@@ -1,4 +1,5 @@
-"""A minimal training loop over synthetic RGB-T pairs (AdamW, gradient clipping, progress bar)."""
+"""A minimal in-process training loop over rendered synthetic sequences, for the demo and the
+tests' tiny tracker; `trainer.py` is the full pipeline (data sets, recipes, checkpoints, DDP)."""
 from __future__ import annotations
 
 import math
@@ -8,8 +9,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .losses import tracking_loss
 from .pairs import make_batch
+from .sources import InMemorySource
+from .step import Precision, train_step
 from .synthetic import SyntheticSequence
 
 
@@ -33,18 +35,15 @@ def fit_synthetic(
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / steps))
     )
+    sources = [InMemorySource(sequence) for sequence in sequences]
     model.train()
     losses = []
     bar = tqdm(range(steps), desc="training", disable=not progress)
     for _ in bar:
-        *inputs, boxes = make_batch(sequences, rng, batch_size, model.num_templates)
-        loss, parts = tracking_loss(model(*inputs), boxes)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(parameters, grad_clip)
-        optimizer.step()
+        batch = make_batch(sources, rng, batch_size, model.num_templates)
+        parts = train_step(model, optimizer, batch, parameters, grad_clip, Precision())
         schedule.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{loss.item():.3f}", iou=f"{parts['iou']:.2f}")
+        losses.append(parts["loss"])
+        bar.set_postfix(loss=f"{parts['loss']:.3f}", iou=f"{parts['iou']:.2f}")
     model.eval()
     return losses

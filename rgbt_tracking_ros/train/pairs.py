@@ -2,14 +2,16 @@
 the tracker's own crop and normalisation so training sees what inference sees."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..tracker.geometry import crop_square
-from ..tracker.preprocess import align_thermal, thermal_to_rgb8, to_tensor
-from .synthetic import SyntheticSequence
+from ..tracker.preprocess import to_tensor
+from .augment import Augment, Pair, augment_pair
+from .sources import FrameSource
 
 TEMPLATE_FACTOR, TEMPLATE_SIZE = 2.0, 128
 SEARCH_FACTOR, SEARCH_SIZE = 4.0, 256
@@ -37,54 +39,108 @@ def box_in_crop(box: np.ndarray, crop_centre_box: np.ndarray, resize_factor: flo
     return np.concatenate([centre, box[2:] * resize_factor]) / crop_size
 
 
-def _modalities(sequence: SyntheticSequence, index: int) -> tuple[np.ndarray, np.ndarray]:
-    rgb = sequence.rgb[index]
-    return rgb, align_thermal(thermal_to_rgb8(sequence.thermal[index]), rgb.shape)
+def usable_frames(boxes: np.ndarray) -> np.ndarray:
+    """Indices of frames whose ground truth is a real box (finite, w and h > 0)."""
+    finite = np.isfinite(boxes).all(axis=1)
+    sizes = np.where(finite[:, None], boxes[:, 2:], 0.0)
+    return np.flatnonzero(finite & (sizes > 0).all(axis=1))
+
+
+def choose_frames(
+    boxes: np.ndarray, rng: np.random.Generator, num_templates: int, max_gap: int
+) -> tuple[np.ndarray, int] | None:
+    """Template frames (sorted, oldest first) from the usable frames at most `max_gap` before
+    the search frame; None when the sequence has no usable frame. A sequence whose usable
+    frames are all isolated gives template and search from one frame, as image data sets do."""
+    valid = usable_frames(boxes)
+    if len(valid) == 0:
+        return None
+    searches = valid[1:][np.diff(valid) <= max_gap]
+    if len(searches) == 0:
+        search = int(valid[rng.integers(len(valid))])
+        return np.full(num_templates, search), search
+    search = int(searches[rng.integers(len(searches))])
+    pool = valid[np.searchsorted(valid, search - max_gap) : np.searchsorted(valid, search)]
+    return np.sort(pool[rng.integers(len(pool), size=num_templates)]), search
 
 
 def sample_pair(
-    sequence: SyntheticSequence,
+    source: FrameSource,
     rng: np.random.Generator,
     num_templates: int = 1,
     max_gap: int = 20,
     jitter: Jitter | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Templates (T, 128, 128, 3) x2 from frames before the search frame, oldest first, the
-    search crops (256, 256, 3) x2 and the target box normalised to the search crop."""
-    frames = len(sequence.boxes)
-    search_index = int(rng.integers(1, frames)) if frames > 1 else 0
-    low = max(0, search_index - max_gap)
-    template_indices = np.sort(rng.integers(low, max(search_index, low + 1), size=num_templates))
+    augment: Augment | None = None,
+) -> Pair | None:
+    """Template crops from frames before the search frame and a jittered search crop, then
+    the augmentation if one is given; None when the source has no usable frame."""
+    chosen = choose_frames(source.boxes, rng, num_templates, max_gap)
+    if chosen is None:
+        return None
+    template_indices, search_index = chosen
+    frames = {index: source.frame(index) for index in {*template_indices.tolist(), search_index}}
     templates_rgb, templates_x = [], []
-    for index in template_indices:
-        rgb, thermal = _modalities(sequence, int(index))
-        box = sequence.boxes[index]
+    for index in template_indices.tolist():
+        rgb, thermal = frames[index]
+        box = source.boxes[index]
         templates_rgb.append(crop_square(rgb, box, TEMPLATE_FACTOR, TEMPLATE_SIZE)[0])
         templates_x.append(crop_square(thermal, box, TEMPLATE_FACTOR, TEMPLATE_SIZE)[0])
-    rgb, thermal = _modalities(sequence, search_index)
-    target = sequence.boxes[search_index]
+    rgb, thermal = frames[search_index]
+    target = source.boxes[search_index]
     centre_box = jitter_box(target, rng, jitter or Jitter())
     search_rgb, factor = crop_square(rgb, centre_box, SEARCH_FACTOR, SEARCH_SIZE)
     search_x, _ = crop_square(thermal, centre_box, SEARCH_FACTOR, SEARCH_SIZE)
-    return (
+    pair = Pair(
         np.stack(templates_rgb),
         np.stack(templates_x),
         search_rgb,
         search_x,
         box_in_crop(target, centre_box, factor, SEARCH_SIZE),
     )
+    return pair if augment is None else augment_pair(pair, rng, augment)
 
 
-def make_batch(
-    sequences: list[SyntheticSequence], rng: np.random.Generator, batch_size: int, num_templates: int = 1
+MAX_DRAWS = 100
+
+
+def draw_pair(sources: Sequence[FrameSource], rng: np.random.Generator, **options) -> Pair:
+    """A pair from a uniformly drawn source, drawing again past sources without usable frames."""
+    for _ in range(MAX_DRAWS):
+        pair = sample_pair(sources[int(rng.integers(len(sources)))], rng, **options)
+        if pair is not None:
+            return pair
+    raise ValueError(f"no usable ground truth in {MAX_DRAWS} sequences drawn: check the data")
+
+
+def stack_pairs(pairs: Sequence[Pair]) -> Pair:
+    """Batch of pairs as one Pair of stacked arrays (a DataLoader collate function)."""
+    return Pair(*(np.stack(parts) for parts in zip(*pairs)))
+
+
+def to_model_inputs(
+    batch: Pair, num_templates: int, device: torch.device | str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch in the models' input layout; single-template models get (B, 3, H, W) templates."""
-    samples = [sample_pair(sequences[int(rng.integers(len(sequences)))], rng, num_templates) for _ in range(batch_size)]
-    z_rgb, z_x, x_rgb, x_x, boxes = (np.stack(parts) for parts in zip(*samples))
+    """Stacked uint8 crops -> normalised tensors on the device, in the models' input layout;
+    single-template models get (B, 3, H, W) templates."""
+    batch_size = len(batch.box)
 
     def templates(patches: np.ndarray) -> torch.Tensor:
-        tensor = to_tensor(patches.reshape(-1, *patches.shape[2:]))
+        tensor = to_tensor(patches.reshape(-1, *patches.shape[2:]), device)
         tensor = tensor.reshape(batch_size, num_templates, *tensor.shape[1:])
         return tensor[:, 0] if num_templates == 1 else tensor
 
-    return templates(z_rgb), templates(z_x), to_tensor(x_rgb), to_tensor(x_x), torch.from_numpy(boxes).float()
+    return (
+        templates(batch.templates_rgb),
+        templates(batch.templates_x),
+        to_tensor(batch.search_rgb, device),
+        to_tensor(batch.search_x, device),
+        torch.from_numpy(batch.box).float().to(device),
+    )
+
+
+def make_batch(
+    sources: Sequence[FrameSource], rng: np.random.Generator, batch_size: int, num_templates: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch on the CPU, drawn in the calling process (no augmentation)."""
+    pairs = [draw_pair(sources, rng, num_templates=num_templates) for _ in range(batch_size)]
+    return to_model_inputs(stack_pairs(pairs), num_templates)

@@ -1,0 +1,135 @@
+"""Where training frames come from: benchmark folders read lazily from disk, or synthetic
+sequences rendered on first use. Every source gives RGB and thermal as (H, W, 3) uint8 on
+one pixel grid, so one box crops both modalities.
+
+Data specs on the command line: `lasher:/path/to/LasHeR/trainingset` (any reader of
+eval/datasets.py: gtot, rgbt210, rgbt234, lasher, vtuav, otb) and `synthetic:0-199` or
+`synthetic:0-199:48` (seeds, optionally frames per sequence).
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from functools import cached_property
+from typing import Protocol
+
+import numpy as np
+
+from ..eval.datasets import READERS, Sequence, read_dataset
+from ..tracker.preprocess import align_thermal, thermal_to_rgb8
+from .synthetic import SyntheticSequence, make_sequence
+
+logger = logging.getLogger(__name__)
+
+SYNTHETIC_FRAMES = 64
+# Rendered synthetic sequences kept per process (each is a few tens of MB).
+SYNTHETIC_CACHE = 8
+
+
+class FrameSource(Protocol):
+    """One sequence as pair sampling sees it."""
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(N, 4) x y w h per frame; NaN or w, h <= 0 where the target is not annotated."""
+
+    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """RGB and thermal of frame `index`, both (H, W, 3) uint8 on the RGB pixel grid."""
+
+
+def _aligned(rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return rgb, align_thermal(thermal_to_rgb8(thermal), rgb.shape)
+
+
+class InMemorySource:
+    """A synthetic sequence that is already rendered."""
+
+    def __init__(self, sequence: SyntheticSequence):
+        self.sequence = sequence
+
+    @property
+    def boxes(self) -> np.ndarray:
+        return self.sequence.boxes
+
+    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return _aligned(self.sequence.rgb[index], self.sequence.thermal[index])
+
+
+_rendered: OrderedDict[tuple[int, int], SyntheticSequence] = OrderedDict()
+
+
+def _render(seed: int, frames: int) -> SyntheticSequence:
+    """make_sequence with a small least-recently-used cache: rendering costs far more than a sample."""
+    key = (seed, frames)
+    if key in _rendered:
+        _rendered.move_to_end(key)
+        return _rendered[key]
+    sequence = _rendered[key] = make_sequence(seed, frames=frames)
+    if len(_rendered) > SYNTHETIC_CACHE:
+        _rendered.popitem(last=False)
+    return sequence
+
+
+class SyntheticSource:
+    """A synthetic sequence by seed, rendered when first sampled (in the process sampling it)."""
+
+    def __init__(self, seed: int, frames: int = SYNTHETIC_FRAMES):
+        self.seed, self.frames = seed, frames
+
+    @cached_property
+    def boxes(self) -> np.ndarray:
+        return _render(self.seed, self.frames).boxes
+
+    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        sequence = _render(self.seed, self.frames)
+        return _aligned(sequence.rgb[index], sequence.thermal[index])
+
+
+class BenchmarkSource:
+    """A benchmark sequence (eval/datasets.py): frames read from disk only when sampled.
+
+    The visible ground truth is used for both modalities (the benchmarks' frames are aligned);
+    with a truth step (VTUAV), frames between annotated ones count as unannotated.
+    """
+
+    def __init__(self, sequence: Sequence):
+        self.sequence = sequence
+
+    @cached_property
+    def boxes(self) -> np.ndarray:
+        truth = self.sequence.truth["visible"]
+        step = self.sequence.truth_step
+        boxes = np.full((len(self.sequence), 4), np.nan)
+        rows = min(len(truth), -(-len(boxes) // step))
+        boxes[: rows * step : step] = truth[:rows]
+        return boxes
+
+    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return _aligned(self.sequence.rgb(index), self.sequence.thermal(index))
+
+
+def _seed_range(text: str) -> range:
+    first, _, last = text.partition("-")
+    start = int(first)
+    stop = int(last) if last else start
+    if stop < start:
+        raise ValueError(f"empty seed range {text!r}")
+    return range(start, stop + 1)
+
+
+def sources_from_spec(spec: str) -> list[FrameSource]:
+    """The sequences of one `--data` spec (see the module docstring)."""
+    kind, separator, argument = spec.partition(":")
+    if not separator or not argument:
+        raise ValueError(f"data spec {spec!r}: expected KIND:ARGUMENT, e.g. lasher:/data/LasHeR/trainingset")
+    if kind == "synthetic":
+        seeds, _, frames = argument.partition(":")
+        try:
+            return [SyntheticSource(seed, int(frames or SYNTHETIC_FRAMES)) for seed in _seed_range(seeds)]
+        except ValueError as error:
+            raise ValueError(f"data spec {spec!r}: expected synthetic:FIRST-LAST[:FRAMES] ({error})") from error
+    if kind not in READERS:
+        raise ValueError(f"data spec {spec!r}: unknown kind {kind!r}; choose synthetic or one of {', '.join(READERS)}")
+    sources = [BenchmarkSource(sequence) for sequence in read_dataset(kind, argument)]
+    logger.info("%s: %d sequences", spec, len(sources))
+    return sources
