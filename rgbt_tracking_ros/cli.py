@@ -57,11 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .demo import add_demo_parser
     from .evaluate_cli import add_evaluate_parsers
     from .node_cli import add_node_parser
+    from .train_cli import add_train_parser
 
     add_demo_parser(commands)
     add_evaluate_parsers(commands)
     add_node_parser(commands)
     add_bag_parser(commands)
+    add_train_parser(commands)
     return parser
 
 
