@@ -5,6 +5,8 @@ their own resolution; the networks expect an 8-bit 3-channel image aligned with 
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -147,8 +149,18 @@ def to_tensor(
             f"patches must be uint8 (H, W, 3) or (N, H, W, 3), got {patches.dtype} {patches.shape}"
         )
     batch = patches[None] if patches.ndim == 3 else patches
-    tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
-    tensor = tensor.permute(0, 3, 1, 2).to(dtype) / 255.0
-    mean = torch.tensor(IMAGENET_MEAN, device=tensor.device, dtype=dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=tensor.device, dtype=dtype).view(1, 3, 1, 1)
-    return (tensor - mean) / std
+    return normalise(torch.from_numpy(np.ascontiguousarray(batch)).to(device), dtype)
+
+
+def normalise(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 (N, H, W, 3) tensor -> ImageNet-normalised (N, 3, H, W), on the tensor's device."""
+    mean, std = _imagenet_stats(images.device, dtype)
+    return (images.permute(0, 3, 1, 2).to(dtype) / 255.0 - mean) / std
+
+
+@functools.lru_cache(maxsize=8)
+def _imagenet_stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    # Made once per device: on a GPU each new small tensor is a synchronous upload.
+    mean = torch.tensor(IMAGENET_MEAN, device=device, dtype=dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device, dtype=dtype).view(1, 3, 1, 1)
+    return mean, std

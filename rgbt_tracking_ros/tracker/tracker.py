@@ -6,6 +6,7 @@ It runs the official OSTrack-style inference of AINet (one fixed template) and D
 from __future__ import annotations
 
 import enum
+import logging
 from collections import deque
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from rgbt_tracking_ros.models.head import decode_boxes
+from rgbt_tracking_ros.tracker.acceleration import CudaGraphCall, Uploader, autocast_dtype
 from rgbt_tracking_ros.tracker.geometry import (
     BoxLike,
     clip_box,
@@ -27,8 +29,9 @@ from rgbt_tracking_ros.tracker.preprocess import (
     check_homography,
     thermal_to_rgb8,
     to_rgb_uint8,
-    to_tensor,
 )
+
+logger = logging.getLogger(__name__)
 
 CLIP_MARGIN = 10
 _MODEL_ATTRIBUTES = ("num_templates", "template_size", "search_size", "feat_size")
@@ -42,7 +45,9 @@ class TrackerConfig:
     search_factor: float = 4.0
     lost_threshold: float = 0.25  # windowed peak score below which the target counts as LOST
     device: str = "cpu"
-    half: bool = False
+    half: bool = False  # the older switch for precision="fp16"
+    precision: str | None = None  # "fp32", "fp16" or "bf16" autocast; None: from `half`
+    cuda_graph: bool = False  # replay CUDA graphs of the model call; ignored (eager) on CPU
     thermal_mode: str = "minmax"
     thermal_range: tuple[float, float] | None = None
     homography: np.ndarray | None = None  # thermal pixel -> RGB pixel; None = resize
@@ -53,7 +58,7 @@ class TrackState(enum.Enum):
     LOST = "lost"
 
 
-def _resolve_device(name: str, half: bool) -> torch.device:
+def _resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as error:
@@ -70,8 +75,6 @@ def _resolve_device(name: str, half: bool) -> torch.device:
             raise RuntimeError(
                 f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s)"
             )
-    if half and device.type != "cuda":
-        raise ValueError("half precision needs a CUDA device")
     return device
 
 
@@ -103,8 +106,17 @@ class RGBTTracker:
         self._homography = (
             None if self.config.homography is None else check_homography(self.config.homography)
         )
-        self.device = _resolve_device(self.config.device, self.config.half)
+        self.device = _resolve_device(self.config.device)
+        self._autocast = autocast_dtype(self.config.precision, self.config.half, self.device)
         self.model = model.to(self.device).eval()
+        self.execution = "cuda_graph" if self.config.cuda_graph and self.device.type == "cuda" else "eager"
+        if self.config.cuda_graph and self.execution == "eager":
+            logger.warning("cuda_graph needs a CUDA device; running the model eagerly on %s", self.device)
+        self._forward = self._accelerated(self.model)
+        self._track_search = (
+            self._accelerated(self.model.track_search) if hasattr(self.model, "track_search") else None
+        )
+        self._upload = Uploader(self.device)
         self._window = torch.from_numpy(hann_window(self.feat_size)).to(
             self.device, torch.float32
         )[None, None]
@@ -157,9 +169,12 @@ class RGBTTracker:
         factor, search_size = self.config.search_factor, self.search_size
         search_rgb, resize_factor = crop_square(rgb, self._box, factor, search_size)
         search_thermal, _ = crop_square(thermal, self._box, factor, search_size)
-        search = to_tensor(np.stack([search_rgb, search_thermal]), self.device)
+        search = self._upload(np.stack([search_rgb, search_thermal]))
         with torch.inference_mode(), torch.autocast(
-            device_type=self.device.type, dtype=torch.float16, enabled=self.config.half
+            device_type=self.device.type,
+            dtype=self._autocast or torch.float32,
+            enabled=self._autocast is not None,
+            cache_enabled=self.execution == "eager",  # a graph must not read freed cached casts
         ):
             output = self._run_model(search[0:1], search[1:2])
         score_map, size_map, offset_map = self._check_output(output)
@@ -193,17 +208,21 @@ class RGBTTracker:
         factor, size = self.config.template_factor, self.template_size
         patch_rgb, _ = crop_square(rgb, box, factor, size)
         patch_thermal, _ = crop_square(thermal, box, factor, size)
-        patches = to_tensor(np.stack([patch_rgb, patch_thermal]), self.device)
+        patches = self._upload(np.stack([patch_rgb, patch_thermal]))
         return patches[0:1], patches[1:2]
+
+    def _accelerated(self, fn):
+        """`fn` itself, or its CUDA graph replay when the config asks for graphs on a GPU."""
+        return CudaGraphCall(fn) if self.execution == "cuda_graph" else fn
 
     def _run_model(self, search_rgb: torch.Tensor, search_thermal: torch.Tensor) -> dict[str, torch.Tensor]:
         """Models that can encode templates apart (the compact model) do it once per template
         memory, not once per frame."""
-        if not hasattr(self.model, "track_search"):
-            return self.model(*self._templates(), search_rgb, search_thermal)
+        if self._track_search is None:
+            return self._forward(*self._templates(), search_rgb, search_thermal)
         if self._encoded_templates is None:
             self._encoded_templates = self.model.encode_templates(*self._templates())
-        return self.model.track_search(self._encoded_templates, search_rgb, search_thermal)
+        return self._track_search(self._encoded_templates, search_rgb, search_thermal)
 
     def _templates(self) -> tuple[torch.Tensor, torch.Tensor]:
         """AINet: (1, 3, S, S) each; DMTrack: (1, k, 3, S, S) each, oldest template first."""

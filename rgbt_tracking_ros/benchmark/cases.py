@@ -1,0 +1,143 @@
+"""One benchmark case each: the model's per-frame call, the whole tracker step, the scan alone.
+
+Every case returns a flat dict (one table row, one JSON record). Weights do not change the
+timings, so the models are built with their initial weights unless the caller loaded some.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from rgbt_tracking_ros.eval.boxes import iou_xywh
+from rgbt_tracking_ros.models import selective_scan as ss
+from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
+from rgbt_tracking_ros.tracker.acceleration import CudaGraphCall, autocast_dtype
+from rgbt_tracking_ros.train.synthetic import SyntheticSequence
+
+from .timing import PeakMemory, time_calls
+
+# The scans the models run at batch 1: (dim = d_inner, d_state, L).
+SCAN_SHAPES = {
+    "compact_dfm": (128, 4, 320),
+    "ainet_dfm": (768, 16, 320),
+    "ainet_ofm": (1536, 16, 3072),
+}
+
+
+def precision_context(device: torch.device, precision: str, cuda_graph: bool) -> contextlib.ExitStack:
+    """inference_mode plus the precision's autocast, as the tracker enters them per frame."""
+    dtype = autocast_dtype(precision, False, device)
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    stack.enter_context(torch.autocast(device.type, dtype=dtype or torch.float32,
+                                       enabled=dtype is not None, cache_enabled=not cuda_graph))
+    return stack
+
+
+def per_frame_call(model: nn.Module, device: torch.device) -> tuple:
+    """The call the tracker makes per frame and its inputs: `track_search` on encoded
+    templates for models that cache them (compact), else the whole forward with all templates."""
+    size_z, size_x = model.template_size, model.search_size
+    generator = torch.Generator().manual_seed(0)
+    search = [torch.randn(1, 3, size_x, size_x, generator=generator).to(device) for _ in range(2)]
+    shape_z = (1, 3, size_z, size_z) if model.num_templates == 1 else (1, model.num_templates, 3, size_z, size_z)
+    templates = [torch.randn(*shape_z, generator=generator).to(device) for _ in range(2)]
+    if hasattr(model, "track_search"):
+        return model.track_search, (model.encode_templates(*templates), *search)
+    return model, (*templates, *search)
+
+
+def bench_model(model: nn.Module, device: torch.device, precision: str, cuda_graph: bool,
+                warmup: int, iterations: int) -> dict:
+    """Model-only latency of the per-frame call at batch 1, and its peak memory."""
+    model = model.to(device).eval()
+    with precision_context(device, precision, cuda_graph):
+        fn, inputs = per_frame_call(model, device)
+        call = CudaGraphCall(fn) if cuda_graph else fn
+        with PeakMemory(device) as memory:
+            latency = time_calls(lambda: call(*inputs), device, warmup, iterations)
+    return {**latency.as_dict(), "peak_mb": memory.peak_mb, "process_peak_mb": memory.process_peak_mb}
+
+
+def _frame_pairs(sequence: SyntheticSequence) -> list[tuple[np.ndarray, np.ndarray]]:
+    return list(zip(sequence.rgb, sequence.thermal))
+
+
+def bench_tracker(model: nn.Module, device: torch.device, precision: str, cuda_graph: bool,
+                  sequence: SyntheticSequence, warmup: int, iterations: int) -> dict:
+    """The whole `track` call: crops, upload, model, decoding, map-back (and DMTrack's template
+    crop). It returns host numbers, so it has synchronised: a wall clock times it."""
+    config = TrackerConfig(device=str(device), precision=precision, cuda_graph=cuda_graph)
+    tracker = RGBTTracker(model, config)
+    frames = _frame_pairs(sequence)
+    tracker.initialize(*frames[0], sequence.boxes[0])
+    # Skip frame 0 on each lap: it is the one the target was initialised on.
+    upcoming = itertools.cycle(frames[1:])
+    # DMTrack fills its template memory over the first frames: each new shape is a new graph.
+    warmup = max(warmup, tracker.num_templates + 1)
+    with PeakMemory(device) as memory:
+        latency = time_calls(lambda: tracker.track(*next(upcoming)), torch.device("cpu"), warmup, iterations)
+    return {**latency.as_dict(), "peak_mb": memory.peak_mb, "process_peak_mb": memory.process_peak_mb}
+
+
+def scan_inputs(dim: int, n_state: int, length: int, device: torch.device,
+                dtype: torch.dtype) -> tuple[tuple, dict]:
+    """Inputs with the models' magnitudes (A = -(1..N), softplus(delta_bias) in [1e-3, 0.1]),
+    all options on as the Mamba block calls the scan; activations in `dtype`."""
+    generator = torch.Generator().manual_seed(dim + length)
+    dt = torch.exp(torch.empty(dim).uniform_(math.log(1e-3), math.log(0.1), generator=generator))
+    shapes = ((dim, length), (dim, length), (n_state, length), (n_state, length), (dim, length))
+    scales = (1.0, 0.5, 1.0, 1.0, 1.0)
+    u, delta, b, c, z = (
+        (scale * torch.randn(1, *shape, generator=generator)).to(device, dtype)
+        for shape, scale in zip(shapes, scales)
+    )
+    a = -torch.arange(1.0, n_state + 1).repeat(dim, 1).to(device)
+    kwargs = dict(D=torch.ones(dim, device=device), z=z,
+                  delta_bias=(dt + torch.log(-torch.expm1(-dt))).to(device), delta_softplus=True)
+    return (u, delta, a, b, c), kwargs
+
+
+def scan_backends(device: torch.device) -> dict:
+    """The scan implementations that run on `device`, by name."""
+    backends = {"torch": ss.selective_scan_torch}
+    for name in ss.gpu_kernels(device):
+        backends[name] = ss.load_kernel(name)
+    return backends
+
+
+def bench_scan(shape: tuple[int, int, int], device: torch.device, dtype: torch.dtype, backend: str,
+               warmup: int, iterations: int) -> dict:
+    """One scan at batch 1, and its max abs error against the sequential fp32 reference on
+    the same inputs (relative to the reference's largest |y| for half-precision inputs)."""
+    scan = scan_backends(device)[backend]
+    args, kwargs = scan_inputs(*shape, device, dtype)
+    with torch.inference_mode():
+        with PeakMemory(device) as memory:
+            latency = time_calls(lambda: scan(*args, **kwargs), device, warmup, iterations)
+        y = scan(*args, **kwargs).float()
+        upcast = tuple(t.float() for t in args), {k: v.float() if torch.is_tensor(v) else v for k, v in kwargs.items()}
+        expected = ss.selective_scan_reference(*upcast[0], **upcast[1])
+    error = (y - expected).abs().max().item()
+    return {**latency.as_dict(), "peak_mb": memory.peak_mb, "max_abs_error": error,
+            "max_abs_reference": expected.abs().max().item()}
+
+
+def box_agreement(model: nn.Module, device: torch.device, precision: str, cuda_graph: bool,
+                  sequence: SyntheticSequence) -> dict:
+    """Mean and minimum IoU per frame between the boxes of this path and of fp32 eager, each
+    tracker following its own boxes through the sequence (drift included)."""
+    runs = []
+    for config in (TrackerConfig(device=str(device)),
+                   TrackerConfig(device=str(device), precision=precision, cuda_graph=cuda_graph)):
+        tracker = RGBTTracker(model, config)
+        frames = _frame_pairs(sequence)
+        tracker.initialize(*frames[0], sequence.boxes[0])
+        runs.append(np.array([tracker.track(*frame)[0] for frame in frames[1:]]))
+    ious = iou_xywh(runs[0], runs[1])
+    return {"mean_iou": float(ious.mean()), "min_iou": float(ious.min()), "frames": len(ious)}

@@ -1,0 +1,136 @@
+"""`rgbt-track bench`: runs the planned cases, prints the table, writes the JSON record."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from rgbt_tracking_ros.models.loading import load_model
+from rgbt_tracking_ros.tracker.acceleration import PRECISIONS
+from rgbt_tracking_ros.train.synthetic import make_sequence
+
+from . import cases, plan
+from .environment import describe
+from .report import add_published_ratio, table, write_json
+
+WHAT = ("model", "tracker", "scan", "agreement")
+FRAME_SIZE = (512, 640)  # (height, width) of the synthetic frames: a common thermal resolution
+SCAN_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def _devices(requested: list[str] | None) -> list[torch.device]:
+    if requested:
+        return [torch.device(name) for name in requested]
+    return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+
+
+def _checkpoints(pairs: list[str]) -> dict[str, str]:
+    checkpoints = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--checkpoint wants MODEL=PATH, got {pair!r}")
+        checkpoints[name] = path
+    return checkpoints
+
+
+def _measure(rows: list[dict], row: dict, case: Callable[[], dict]) -> None:
+    """Run one case; a failure (out of memory, a kernel that does not compile) is recorded
+    in its row and the run goes on."""
+    label = " ".join(str(row[key]) for key in ("kind", "name", "device", "precision", "execution"))
+    print(f"bench: {label} ...", file=sys.stderr, flush=True)
+    try:
+        row.update(case())
+    except Exception as error:  # noqa: BLE001 - reported in the table and the exit status
+        row["error"] = f"{type(error).__name__}: {error}"
+    rows.append(add_published_ratio(row))
+
+
+def _scan_rows(rows: list[dict], device: torch.device, args: argparse.Namespace) -> None:
+    for shape_name in args.scan_shapes:
+        shape = cases.SCAN_SHAPES[shape_name]
+        budget = plan.budget("scan", device, shape[-1] >= plan.LONG_SCAN, args.quick, args.warmup, args.iterations)
+        for precision in plan.precisions(device, args.precisions):
+            for backend in cases.scan_backends(device):
+                row = dict(kind="scan", name=shape_name, device=str(device), precision=precision,
+                           execution=backend, shape="x".join(map(str, shape)))
+                _measure(rows, row, lambda: cases.bench_scan(
+                    shape, device, SCAN_DTYPES[precision], backend, budget.warmup, budget.iterations))
+
+
+def _model_rows(rows: list[dict], device: torch.device, name: str, args: argparse.Namespace,
+                checkpoints: dict[str, str]) -> None:
+    model = load_model(name, checkpoints.get(name))
+    # Box agreement means something only for trained weights: shipped or given.
+    trained = name in checkpoints or bool(model.config.get("weights"))
+    large = name in plan.LARGE_MODELS
+    needs_sequence = {"tracker", "agreement"} & set(args.what)
+    sequence = make_sequence(args.seed, plan.sequence_frames(device, args.quick), *FRAME_SIZE) if needs_sequence else None
+    for precision in plan.precisions(device, args.precisions):
+        for execution in plan.executions(device, args.executions):
+            graph = execution == "cuda_graph"
+            base = dict(name=name, device=str(device), precision=precision, execution=execution)
+            if "model" in args.what:
+                budget = plan.budget("model", device, large, args.quick, args.warmup, args.iterations)
+                _measure(rows, {"kind": "model", **base}, lambda: cases.bench_model(
+                    model, device, precision, graph, budget.warmup, budget.iterations))
+            if "tracker" in args.what:
+                budget = plan.budget("tracker", device, large, args.quick, args.warmup, args.iterations)
+                _measure(rows, {"kind": "tracker", **base}, lambda: cases.bench_tracker(
+                    model, device, precision, graph, sequence, budget.warmup, budget.iterations))
+            fast = precision != "fp32" or graph
+            if "agreement" in args.what and trained and fast:
+                _measure(rows, {"kind": "agreement", **base},
+                         lambda: cases.box_agreement(model, device, precision, graph, sequence))
+    del model
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def bench(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = _devices(args.devices)
+    checkpoints = _checkpoints(args.checkpoint)
+    rows: list[dict] = []
+    for device in devices:
+        if "scan" in args.what:
+            _scan_rows(rows, device, args)
+        for name in args.models:
+            _model_rows(rows, device, name, args, checkpoints)
+    settings = {key: value for key, value in vars(args).items() if key != "func"}
+    out = Path(args.json or f"out/bench/bench-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    write_json(out, describe(devices), settings, rows)
+    print(table(rows))
+    print(f"\nwrote {out}")
+    failed = [row for row in rows if "error" in row]
+    return 1 if failed else 0
+
+
+def add_bench_parser(commands) -> None:
+    parser = commands.add_parser(
+        "bench", help="latency, FPS and peak memory at batch 1: models, tracker step, scan",
+        description=__doc__ + " Full runs on a GPU; short ones on CPU (a few minutes on two cores).",
+    )
+    parser.add_argument("--models", nargs="+", default=list(plan.DEFAULT_MODELS), help="registered model names")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="MODEL=PATH",
+                        help="weights for a model (repeatable); trained weights add the box agreement")
+    parser.add_argument("--devices", nargs="+", help="default: cpu, and cuda when one is visible")
+    parser.add_argument("--precisions", nargs="+", choices=sorted(PRECISIONS),
+                        help="default: all three on CUDA, fp32 on CPU (half precision is emulated, slow, on CPUs without AMX)")
+    parser.add_argument("--executions", nargs="+", choices=("eager", "cuda_graph"),
+                        help="on CUDA (default: both); CPU is always eager")
+    parser.add_argument("--what", nargs="+", choices=WHAT, default=list(WHAT), help="which kinds of case")
+    parser.add_argument("--scan-shapes", nargs="+", choices=sorted(cases.SCAN_SHAPES),
+                        default=list(cases.SCAN_SHAPES), help="scans to time alone")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 warm-up and 2 timed calls per case")
+    parser.add_argument("--warmup", type=int, help="untimed calls per case (overrides the default)")
+    parser.add_argument("--iterations", type=int, help="timed calls per case (overrides the default)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic sequence")
+    parser.add_argument("--json", help="where to write the record (default: out/bench/bench-<time>.json)")
+    parser.set_defaults(func=bench)
