@@ -30,6 +30,7 @@ setup(
         "opencv-contrib-python-headless>=4.8",
         "pyyaml>=6",
         "rosbags>=0.10",
+        "scikit-image>=0.21",
         "torch>=2.1",
         "tqdm>=4.60",
     ],

@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .demo import add_demo_parser
     from .evaluate_cli import add_evaluate_parsers
     from .node_cli import add_node_parser
+    from .synth_cli import add_synth_parser
     from .train_cli import add_train_parser
 
     add_demo_parser(commands)
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_node_parser(commands)
     add_bag_parser(commands)
     add_bench_parser(commands)
+    add_synth_parser(commands)
     add_train_parser(commands)
     return parser
 
