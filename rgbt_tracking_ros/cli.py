@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .benchmark.command import add_bench_parser
     from .demo import add_demo_parser
     from .evaluate_cli import add_evaluate_parsers
+    from .export import add_export_parser
     from .node_cli import add_node_parser
     from .synth_cli import add_synth_parser
     from .train_cli import add_train_parser
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_node_parser(commands)
     add_bag_parser(commands)
     add_bench_parser(commands)
+    add_export_parser(commands)
     add_synth_parser(commands)
     add_train_parser(commands)
     return parser
