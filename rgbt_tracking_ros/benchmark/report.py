@@ -10,8 +10,8 @@ COLUMNS = ("kind", "name", "device", "precision", "execution", "median_ms", "p99
 
 
 def add_published_ratio(row: dict) -> dict:
-    """FPS over the published FPS for the two published trackers' timed rows."""
-    if row["name"] in PUBLISHED_FPS and "fps" in row:
+    """FPS over the published (GPU) FPS for the two published trackers' GPU rows."""
+    if row["name"] in PUBLISHED_FPS and "fps" in row and row["device"].startswith("cuda"):
         fps, source = PUBLISHED_FPS[row["name"]]
         row["published_fps"], row["published_source"] = fps, source
         row["vs_published"] = row["fps"] / fps

@@ -6,11 +6,11 @@ returns, so a monotonic clock suffices.
 """
 from __future__ import annotations
 
-import resource
-import sys
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -67,16 +67,31 @@ def time_calls(fn: Callable[[], object], device: torch.device, warmup: int, iter
     return summarise(times, warmup)
 
 
-def _max_rss_bytes() -> int:
-    # ru_maxrss is in KiB on Linux and in bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _status_kib(field: str) -> int:
+    """A memory field of /proc/self/status in KiB; 0 where there is no /proc (not Linux)."""
+    if not _STATUS.is_file():
+        return 0
+    match = re.search(rf"^{field}:\s+(\d+) kB", _STATUS.read_text(), re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def _reset_peak_rss() -> None:
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0: "5" to clear_refs), where allowed."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        pass
 
 
 class PeakMemory:
-    """Peak memory while the block runs: allocated device memory on CUDA; on CPU the growth
-    of the process's peak resident set (0 when the block stays under an earlier peak, so
-    the CPU figure is a lower bound; the process's peak is reported beside it)."""
+    """Peak memory while the block runs, above what was in use when it began: allocated
+    device memory on CUDA; on CPU the resident set (the kernel's peak mark, reset at the
+    start). Where the mark cannot be reset, the process's lifetime peak minus the starting
+    RSS is an upper bound. `process_peak_mb`: reserved device memory, or the whole RSS peak."""
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -87,15 +102,18 @@ class PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
-        self._rss_before = _max_rss_bytes()
+            self._start = torch.cuda.memory_allocated(self.device)
+        else:
+            _reset_peak_rss()
+            self._start = _status_kib("VmRSS") * 1024
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+            peak = torch.cuda.max_memory_allocated(self.device)
             self.process_peak_mb = torch.cuda.max_memory_reserved(self.device) / 2**20
-            return
-        rss_after = _max_rss_bytes()
-        self.peak_mb = (rss_after - self._rss_before) / 2**20
-        self.process_peak_mb = rss_after / 2**20
+        else:
+            peak = _status_kib("VmHWM") * 1024
+            self.process_peak_mb = peak / 2**20
+        self.peak_mb = max(0, peak - self._start) / 2**20
