@@ -66,7 +66,7 @@ def test_scan_case_reports_its_error_against_the_reference() -> None:
 
 
 def test_box_agreement_of_a_path_with_itself_is_perfect() -> None:
-    row = box_agreement(build_model("ainet_tiny"), CPU, "fp32", False, make_sequence(4, frames=4))
+    row = box_agreement(build_model("ainet_tiny"), CPU, "fp32", "eager", make_sequence(4, frames=4))
     assert row == {"mean_iou": 1.0, "min_iou": 1.0, "frames": 3}
 
 

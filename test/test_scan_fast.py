@@ -158,6 +158,19 @@ def test_forcing_triton_where_it_cannot_run_is_an_error(monkeypatch: pytest.Monk
     assert ss.active_backend("cuda") == "triton"
 
 
+def test_compiler_sees_the_scan_as_one_operator() -> None:
+    from rgbt_tracking_ros.models.mamba import Mamba
+
+    mamba = Mamba(16, d_state=4).eval()
+    tokens = torch.randn(1, 40, 16)
+    with torch.inference_mode():
+        expected = mamba(tokens)
+        assert torch._dynamo.explain(mamba)(tokens).graph_break_count == 0
+        compiled = torch.compile(mamba, backend="aot_eager", fullgraph=True)
+        torch.testing.assert_close(compiled(tokens), expected, rtol=0, atol=0)
+    torch._dynamo.reset()
+
+
 # --- the Triton kernel itself, through the interpreter -----------------------------------
 
 INTERPRETER_SCRIPT = textwrap.dedent(

@@ -14,7 +14,13 @@ from rgbt_tracking_ros.models import selective_scan as ss
 from rgbt_tracking_ros.models.loading import SHIPPED_WEIGHTS_DIR, load_model
 from rgbt_tracking_ros.models.registry import load_model_config
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig, to_tensor
-from rgbt_tracking_ros.tracker.acceleration import CudaGraphCall, Uploader, autocast_dtype
+from rgbt_tracking_ros.tracker.acceleration import (
+    CudaGraphCall,
+    Uploader,
+    accelerate,
+    autocast_dtype,
+    execution_mode,
+)
 from rgbt_tracking_ros.train.synthetic import make_sequence
 
 CPU = torch.device("cpu")
@@ -42,15 +48,27 @@ def test_impossible_precisions_are_refused(precision, half, message) -> None:
         autocast_dtype("bf16", True, torch.device("cuda"))
 
 
+def test_execution_modes_on_each_device() -> None:
+    cuda = torch.device("cuda")
+    assert execution_mode(False, False, cuda) == "eager" and execution_mode(True, True, cuda) == "compile+cuda_graph"
+    assert execution_mode(False, True, cuda) == "cuda_graph" and execution_mode(True, False, CPU) == "eager"
+    fn = torch.nn.Identity()
+    assert accelerate(fn, "eager") is fn and isinstance(accelerate(fn, "cuda_graph"), CudaGraphCall)
+    with pytest.raises(ValueError, match="execution must be one of"):
+        accelerate(fn, "tensorrt")
+
+
 def _frames(sequence, index: int) -> tuple[np.ndarray, np.ndarray]:
     return sequence.rgb[index], sequence.thermal[index]
 
 
-def test_cuda_graph_on_cpu_falls_back_to_eager_and_plain_uploads(caplog: pytest.LogCaptureFixture) -> None:
+def test_cuda_graph_and_compile_on_cpu_fall_back_to_eager_and_plain_uploads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     model = build_model("ainet_tiny")
     with caplog.at_level(logging.WARNING):
-        tracker = RGBTTracker(model, TrackerConfig(cuda_graph=True))
-    assert tracker.execution == "eager" and "cuda_graph needs a CUDA device" in caplog.text
+        tracker = RGBTTracker(model, TrackerConfig(cuda_graph=True, compile=True))
+    assert tracker.execution == "eager" and "no compile or cuda_graph without a CUDA device" in caplog.text
     assert tracker._forward is model and not tracker._upload.pinned
     sequence = make_sequence(1, frames=3)
     tracker.initialize(*_frames(sequence, 0), sequence.boxes[0])
@@ -80,14 +98,16 @@ def shipped_compact_model() -> torch.nn.Module:
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_half_precision_boxes_agree_with_fp32_on_cpu(precision: str) -> None:
-    agreement = box_agreement(shipped_compact_model(), CPU, precision, False, make_sequence(3, frames=25))
+    agreement = box_agreement(shipped_compact_model(), CPU, precision, "eager", make_sequence(3, frames=25))
     assert agreement["mean_iou"] >= 0.99, agreement
 
 
 @needs_cuda
-@pytest.mark.parametrize("precision, cuda_graph", [("fp32", True), ("fp16", True), ("bf16", True), ("bf16", False)])
-def test_fast_gpu_paths_agree_with_fp32(precision: str, cuda_graph: bool) -> None:
-    agreement = box_agreement(shipped_compact_model(), torch.device("cuda"), precision, cuda_graph,
+@pytest.mark.parametrize("precision, execution", [
+    ("fp32", "cuda_graph"), ("fp16", "cuda_graph"), ("bf16", "cuda_graph"), ("fp16", "eager"),
+])
+def test_fast_gpu_paths_agree_with_fp32(precision: str, execution: str) -> None:
+    agreement = box_agreement(shipped_compact_model(), torch.device("cuda"), precision, execution,
                               make_sequence(3, frames=50))
     assert agreement["mean_iou"] >= 0.99, agreement
 

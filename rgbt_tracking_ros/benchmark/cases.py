@@ -16,7 +16,7 @@ from torch import nn
 from rgbt_tracking_ros.eval.boxes import iou_xywh
 from rgbt_tracking_ros.models import selective_scan as ss
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
-from rgbt_tracking_ros.tracker.acceleration import CudaGraphCall, autocast_dtype
+from rgbt_tracking_ros.tracker.acceleration import accelerate, autocast_context, autocast_dtype
 from rgbt_tracking_ros.train.synthetic import SyntheticSequence
 
 from .timing import PeakMemory, time_calls
@@ -29,14 +29,17 @@ SCAN_SHAPES = {
 }
 
 
-def precision_context(device: torch.device, precision: str, cuda_graph: bool) -> contextlib.ExitStack:
+def precision_context(device: torch.device, precision: str, execution: str) -> contextlib.ExitStack:
     """inference_mode plus the precision's autocast, as the tracker enters them per frame."""
-    dtype = autocast_dtype(precision, False, device)
     stack = contextlib.ExitStack()
     stack.enter_context(torch.inference_mode())
-    stack.enter_context(torch.autocast(device.type, dtype=dtype or torch.float32,
-                                       enabled=dtype is not None, cache_enabled=not cuda_graph))
+    stack.enter_context(autocast_context(device, autocast_dtype(precision, False, device), execution))
     return stack
+
+
+def tracker_config(device: torch.device, precision: str = "fp32", execution: str = "eager") -> TrackerConfig:
+    return TrackerConfig(device=str(device), precision=precision, compile="compile" in execution,
+                         cuda_graph="cuda_graph" in execution)
 
 
 def per_frame_call(model: nn.Module, device: torch.device) -> tuple:
@@ -52,13 +55,13 @@ def per_frame_call(model: nn.Module, device: torch.device) -> tuple:
     return model, (*templates, *search)
 
 
-def bench_model(model: nn.Module, device: torch.device, precision: str, cuda_graph: bool,
+def bench_model(model: nn.Module, device: torch.device, precision: str, execution: str,
                 warmup: int, iterations: int) -> dict:
     """Model-only latency of the per-frame call at batch 1, and its peak memory."""
     model = model.to(device).eval()
-    with precision_context(device, precision, cuda_graph):
+    with precision_context(device, precision, execution):
         fn, inputs = per_frame_call(model, device)
-        call = CudaGraphCall(fn) if cuda_graph else fn
+        call = accelerate(fn, execution)
         with PeakMemory(device) as memory:
             latency = time_calls(lambda: call(*inputs), device, warmup, iterations)
     return {**latency.as_dict(), "peak_mb": memory.peak_mb, "process_peak_mb": memory.process_peak_mb}
@@ -68,12 +71,11 @@ def _frame_pairs(sequence: SyntheticSequence) -> list[tuple[np.ndarray, np.ndarr
     return list(zip(sequence.rgb, sequence.thermal))
 
 
-def bench_tracker(model: nn.Module, device: torch.device, precision: str, cuda_graph: bool,
+def bench_tracker(model: nn.Module, device: torch.device, precision: str, execution: str,
                   sequence: SyntheticSequence, warmup: int, iterations: int) -> dict:
     """The whole `track` call: crops, upload, model, decoding, map-back (and DMTrack's template
     crop). It returns host numbers, so it has synchronised: a wall clock times it."""
-    config = TrackerConfig(device=str(device), precision=precision, cuda_graph=cuda_graph)
-    tracker = RGBTTracker(model, config)
+    tracker = RGBTTracker(model, tracker_config(device, precision, execution))
     frames = _frame_pairs(sequence)
     tracker.initialize(*frames[0], sequence.boxes[0])
     # Skip frame 0 on each lap: it is the one the target was initialised on.
@@ -128,13 +130,12 @@ def bench_scan(shape: tuple[int, int, int], device: torch.device, dtype: torch.d
             "max_abs_reference": expected.abs().max().item()}
 
 
-def box_agreement(model: nn.Module, device: torch.device, precision: str, cuda_graph: bool,
+def box_agreement(model: nn.Module, device: torch.device, precision: str, execution: str,
                   sequence: SyntheticSequence) -> dict:
     """Mean and minimum IoU per frame between the boxes of this path and of fp32 eager, each
     tracker following its own boxes through the sequence (drift included)."""
     runs = []
-    for config in (TrackerConfig(device=str(device)),
-                   TrackerConfig(device=str(device), precision=precision, cuda_graph=cuda_graph)):
+    for config in (tracker_config(device), tracker_config(device, precision, execution)):
         tracker = RGBTTracker(model, config)
         frames = _frame_pairs(sequence)
         tracker.initialize(*frames[0], sequence.boxes[0])

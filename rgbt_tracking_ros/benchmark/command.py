@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from rgbt_tracking_ros.models.loading import load_model
-from rgbt_tracking_ros.tracker.acceleration import PRECISIONS
+from rgbt_tracking_ros.tracker.acceleration import EXECUTIONS, PRECISIONS
 from rgbt_tracking_ros.train.synthetic import make_sequence
 
 from . import cases, plan
@@ -72,20 +72,19 @@ def _model_rows(rows: list[dict], device: torch.device, name: str, args: argpars
     sequence = make_sequence(args.seed, plan.sequence_frames(device, args.quick), *FRAME_SIZE) if needs_sequence else None
     for precision in plan.precisions(device, args.precisions):
         for execution in plan.executions(device, args.executions):
-            graph = execution == "cuda_graph"
             base = dict(name=name, device=str(device), precision=precision, execution=execution)
             if "model" in args.what:
                 budget = plan.budget("model", device, large, args.quick, args.warmup, args.iterations)
                 _measure(rows, {"kind": "model", **base}, lambda: cases.bench_model(
-                    model, device, precision, graph, budget.warmup, budget.iterations))
+                    model, device, precision, execution, budget.warmup, budget.iterations))
             if "tracker" in args.what:
                 budget = plan.budget("tracker", device, large, args.quick, args.warmup, args.iterations)
                 _measure(rows, {"kind": "tracker", **base}, lambda: cases.bench_tracker(
-                    model, device, precision, graph, sequence, budget.warmup, budget.iterations))
-            fast = precision != "fp32" or graph
+                    model, device, precision, execution, sequence, budget.warmup, budget.iterations))
+            fast = precision != "fp32" or execution != "eager"
             if "agreement" in args.what and trained and fast:
                 _measure(rows, {"kind": "agreement", **base},
-                         lambda: cases.box_agreement(model, device, precision, graph, sequence))
+                         lambda: cases.box_agreement(model, device, precision, execution, sequence))
     del model
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -122,8 +121,9 @@ def add_bench_parser(commands) -> None:
     parser.add_argument("--devices", nargs="+", help="default: cpu, and cuda when one is visible")
     parser.add_argument("--precisions", nargs="+", choices=sorted(PRECISIONS),
                         help="default: all three on CUDA, fp32 on CPU (half precision is emulated, slow, on CPUs without AMX)")
-    parser.add_argument("--executions", nargs="+", choices=("eager", "cuda_graph"),
-                        help="on CUDA (default: both); CPU is always eager")
+    parser.add_argument("--executions", nargs="+", choices=EXECUTIONS,
+                        help="on CUDA (default: eager and cuda_graph; compiling takes minutes per "
+                        "model and precision); CPU is always eager")
     parser.add_argument("--what", nargs="+", choices=WHAT, default=list(WHAT), help="which kinds of case")
     parser.add_argument("--scan-shapes", nargs="+", choices=sorted(cases.SCAN_SHAPES),
                         default=list(cases.SCAN_SHAPES), help="scans to time alone")

@@ -49,7 +49,7 @@ def precisions(device: torch.device, requested: list[str] | None) -> list[str]:
 
 
 def executions(device: torch.device, requested: list[str] | None) -> list[str]:
-    """CUDA graphs only exist on a GPU; on CPU every case runs eagerly."""
+    """CUDA graphs and compiling are GPU options here; on CPU every case runs eagerly."""
     if device.type != "cuda":
         return ["eager"]
     return requested or ["eager", "cuda_graph"]

@@ -168,6 +168,16 @@ def selective_scan(
     delta_softplus: bool = False,
 ) -> torch.Tensor:
     """The scan on the fastest backend available for u's device; y has u's shape and dtype."""
+    args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    if torch.compiler.is_compiling() and not _needs_grad(*args[:8]):
+        # torch.compile sees one opaque operator instead of tracing the dispatch and kernels.
+        return torch.ops.rgbt_tracking.selective_scan(*args)
+    return _dispatch(*args)
+
+
+def _dispatch(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+              C: torch.Tensor, D: torch.Tensor | None, z: torch.Tensor | None,
+              delta_bias: torch.Tensor | None, delta_softplus: bool) -> torch.Tensor:
     args = (u, delta, A, B, C)
     kwargs = dict(D=D, z=z, delta_bias=delta_bias, delta_softplus=delta_softplus)
     backend = active_backend(u.device)
@@ -185,6 +195,15 @@ def selective_scan(
     else:
         scan = selective_scan_reference
     return scan(*args, **kwargs)
+
+
+# Inference-only operator for torch.compile (no autograd formula: with gradients wanted the
+# compiler traces `_dispatch` instead).
+torch.library.custom_op(
+    "rgbt_tracking::selective_scan", _dispatch, mutates_args=(),
+    schema="(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, "
+           "Tensor? delta_bias, bool delta_softplus) -> Tensor",
+).register_fake(lambda u, *rest: torch.empty_like(u))
 
 
 def check_shapes(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,

@@ -19,6 +19,9 @@ from rgbt_tracking_ros.tracker.preprocess import normalise, to_tensor
 logger = logging.getLogger(__name__)
 
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+# How the model call runs: torch.compile fuses the small elementwise kernels, a CUDA graph
+# replays all kernels with one launch; both need CUDA here, so CPU always runs eagerly.
+EXECUTIONS = ("eager", "cuda_graph", "compile", "compile+cuda_graph")
 GRAPH_WARMUP_CALLS = 3  # eager calls before a capture: cuBLAS/cuDNN set-up, kernel choices
 
 
@@ -39,6 +42,34 @@ def autocast_dtype(precision: str | None, half: bool, device: torch.device) -> t
     if half and precision != "fp16":
         raise ValueError(f"half=True asks for fp16 but precision is {precision!r}: set one of them")
     return PRECISIONS[precision]
+
+
+def execution_mode(compile: bool, cuda_graph: bool, device: torch.device) -> str:
+    """The execution (one of EXECUTIONS) the device allows; asked-for CUDA parts are dropped
+    on CPU with a warning, so one config runs on both."""
+    wanted = [name for name, on in (("compile", compile), ("cuda_graph", cuda_graph)) if on]
+    if wanted and device.type != "cuda":
+        logger.warning("no %s without a CUDA device: running the model eagerly on %s", " or ".join(wanted), device)
+        return "eager"
+    return "+".join(wanted) or "eager"
+
+
+def accelerate(fn: Callable[..., object], execution: str) -> Callable[..., object]:
+    """`fn` compiled and/or replayed from a CUDA graph, as `execution` says."""
+    if execution not in EXECUTIONS:
+        raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
+    if "compile" in execution:
+        fn = torch.compile(fn, dynamic=False)
+    if "cuda_graph" in execution:
+        fn = CudaGraphCall(fn)
+    return fn
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None, execution: str) -> torch.autocast:
+    """The precision's autocast; its weight cache off under a CUDA graph, which would keep
+    reading cached casts that autocast frees on exit."""
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None,
+                          cache_enabled="cuda_graph" not in execution)
 
 
 @dataclass

@@ -6,7 +6,6 @@ It runs the official OSTrack-style inference of AINet (one fixed template) and D
 from __future__ import annotations
 
 import enum
-import logging
 from collections import deque
 from dataclasses import dataclass
 
@@ -15,7 +14,13 @@ import torch
 from torch import nn
 
 from rgbt_tracking_ros.models.head import decode_boxes
-from rgbt_tracking_ros.tracker.acceleration import CudaGraphCall, Uploader, autocast_dtype
+from rgbt_tracking_ros.tracker.acceleration import (
+    Uploader,
+    accelerate,
+    autocast_context,
+    autocast_dtype,
+    execution_mode,
+)
 from rgbt_tracking_ros.tracker.geometry import (
     BoxLike,
     clip_box,
@@ -30,8 +35,6 @@ from rgbt_tracking_ros.tracker.preprocess import (
     thermal_to_rgb8,
     to_rgb_uint8,
 )
-
-logger = logging.getLogger(__name__)
 
 CLIP_MARGIN = 10
 _MODEL_ATTRIBUTES = ("num_templates", "template_size", "search_size", "feat_size")
@@ -48,6 +51,7 @@ class TrackerConfig:
     half: bool = False  # the older switch for precision="fp16"
     precision: str | None = None  # "fp32", "fp16" or "bf16" autocast; None: from `half`
     cuda_graph: bool = False  # replay CUDA graphs of the model call; ignored (eager) on CPU
+    compile: bool = False  # torch.compile the model call (minutes of compiling); ignored on CPU
     thermal_mode: str = "minmax"
     thermal_range: tuple[float, float] | None = None
     homography: np.ndarray | None = None  # thermal pixel -> RGB pixel; None = resize
@@ -109,12 +113,10 @@ class RGBTTracker:
         self.device = _resolve_device(self.config.device)
         self._autocast = autocast_dtype(self.config.precision, self.config.half, self.device)
         self.model = model.to(self.device).eval()
-        self.execution = "cuda_graph" if self.config.cuda_graph and self.device.type == "cuda" else "eager"
-        if self.config.cuda_graph and self.execution == "eager":
-            logger.warning("cuda_graph needs a CUDA device; running the model eagerly on %s", self.device)
-        self._forward = self._accelerated(self.model)
+        self.execution = execution_mode(self.config.compile, self.config.cuda_graph, self.device)
+        self._forward = accelerate(self.model, self.execution)
         self._track_search = (
-            self._accelerated(self.model.track_search) if hasattr(self.model, "track_search") else None
+            accelerate(self.model.track_search, self.execution) if hasattr(self.model, "track_search") else None
         )
         self._upload = Uploader(self.device)
         self._window = torch.from_numpy(hann_window(self.feat_size)).to(
@@ -170,12 +172,7 @@ class RGBTTracker:
         search_rgb, resize_factor = crop_square(rgb, self._box, factor, search_size)
         search_thermal, _ = crop_square(thermal, self._box, factor, search_size)
         search = self._upload(np.stack([search_rgb, search_thermal]))
-        with torch.inference_mode(), torch.autocast(
-            device_type=self.device.type,
-            dtype=self._autocast or torch.float32,
-            enabled=self._autocast is not None,
-            cache_enabled=self.execution == "eager",  # a graph must not read freed cached casts
-        ):
+        with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
             output = self._run_model(search[0:1], search[1:2])
         score_map, size_map, offset_map = self._check_output(output)
         boxes, score = decode_boxes(self._window * score_map, size_map, offset_map)
@@ -210,10 +207,6 @@ class RGBTTracker:
         patch_thermal, _ = crop_square(thermal, box, factor, size)
         patches = self._upload(np.stack([patch_rgb, patch_thermal]))
         return patches[0:1], patches[1:2]
-
-    def _accelerated(self, fn):
-        """`fn` itself, or its CUDA graph replay when the config asks for graphs on a GPU."""
-        return CudaGraphCall(fn) if self.execution == "cuda_graph" else fn
 
     def _run_model(self, search_rgb: torch.Tensor, search_thermal: torch.Tensor) -> dict[str, torch.Tensor]:
         """Models that can encode templates apart (the compact model) do it once per template
