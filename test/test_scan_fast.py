@@ -230,3 +230,31 @@ def test_triton_kernel_matches_reference_in_the_interpreter(tmp_path: Path) -> N
         else:
             dtype_name, excess = value
             assert dtype_name == case and excess <= 0, (case, value)
+
+
+# --- on a GPU: the compiled kernel, and mamba_ssm's beside it ------------------------------
+
+needs_cuda_triton = pytest.mark.skipif(
+    not torch.cuda.is_available() or ss.load_triton_scan() is None, reason="needs CUDA and triton"
+)
+
+
+@needs_cuda_triton
+@pytest.mark.parametrize("dim, n_state, length", [(128, 4, 320), (768, 16, 320), (256, 16, 3072)])
+def test_triton_kernel_on_gpu_matches_reference(dim: int, n_state: int, length: int) -> None:
+    inputs = {k: v.cuda() for k, v in make_inputs(1, dim, length, seed=dim, n_state=n_state).items()}
+    args, kwargs = scan_args(inputs, OPTIONS["all"])
+    expected = ss.selective_scan_reference(*args, **kwargs)
+    kernels = {"triton": ss.load_triton_scan()}
+    if ss.load_mamba_scan() is not None:
+        kernels["mamba_ssm"] = ss.load_mamba_scan()
+    with torch.inference_mode():
+        for name, scan in kernels.items():
+            assert (scan(*args, **kwargs) - expected).abs().max() < 1e-4, name
+        for dtype, tolerance in HALF_TOLERANCES.items():
+            half = {k: v.to(dtype) if k in ("u", "delta", "B", "C", "z") else v for k, v in inputs.items()}
+            half_args, half_kwargs = scan_args(half, OPTIONS["all"])
+            y = kernels["triton"](*half_args, **half_kwargs)
+            args32, kwargs32 = scan_args({k: v.float() for k, v in half.items()}, OPTIONS["all"])
+            torch.testing.assert_close(y.float(), ss.selective_scan_reference(*args32, **kwargs32),
+                                       rtol=tolerance, atol=1e-4)
