@@ -22,7 +22,7 @@ BACKEND_ENV = "RGBT_SCAN_BACKEND"
 BACKENDS = ("auto", "torch", "reference", "mamba_ssm", "triton")
 # Kernels that only run forward: with gradients wanted the scan falls back to PyTorch.
 INFERENCE_ONLY = ("triton",)
-# Steps per block of the blocked scan: 32 measured fastest on CPU at L = 320 and 3072.
+# Steps per block of the blocked doubling scan: 32 measured fastest on CPU at L = 320 and 3072.
 CHUNK = 32
 # Elements of one (batch, dim-slice, N, L) working tensor. On CPU 2 MiB of fp32 keeps the
 # working set in cache (about 2x faster than 32 MiB slices); on a GPU, 64 MiB slices keep
@@ -169,10 +169,16 @@ def selective_scan(
 ) -> torch.Tensor:
     """The scan on the fastest backend available for u's device; y has u's shape and dtype."""
     args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    if torch.compiler.is_compiling() and not _needs_grad(*args[:8]):
-        # torch.compile sees one opaque operator instead of tracing the dispatch and kernels.
+    if _opaque_to_compiler(*args[:8]):
         return torch.ops.rgbt_tracking.selective_scan(*args)
     return _dispatch(*args)
+
+
+def _opaque_to_compiler(*tensors: torch.Tensor | None) -> bool:
+    """Under torch.compile the scan is one operator instead of traced dispatch and kernels;
+    not under export (ONNX needs plain operators) nor when gradients are wanted."""
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)()
+    return _COMPILE_OP and torch.compiler.is_compiling() and not exporting and not _needs_grad(*tensors)
 
 
 def _dispatch(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
@@ -197,18 +203,26 @@ def _dispatch(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Te
     return scan(*args, **kwargs)
 
 
-# Inference-only operator for torch.compile (no autograd formula: with gradients wanted the
-# compiler traces `_dispatch` instead).
-torch.library.custom_op(
-    "rgbt_tracking::selective_scan", _dispatch, mutates_args=(),
-    schema="(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, "
-           "Tensor? delta_bias, bool delta_softplus) -> Tensor",
-).register_fake(lambda u, *rest: torch.empty_like(u))
+def _register_compile_op() -> bool:
+    """The scan as an inference-only operator for torch.compile (no autograd formula: with
+    gradients wanted the compiler traces `_dispatch`). torch < 2.4 has no custom_op: there
+    the compiler traces `_dispatch` too."""
+    if not hasattr(torch.library, "custom_op"):
+        return False
+    torch.library.custom_op(
+        "rgbt_tracking::selective_scan", _dispatch, mutates_args=(),
+        schema="(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, Tensor? z, "
+               "Tensor? delta_bias, bool delta_softplus) -> Tensor",
+    ).register_fake(lambda u, *rest: torch.empty_like(u))
+    return True
+
+
+_COMPILE_OP = _register_compile_op()
 
 
 def check_shapes(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-                  C: torch.Tensor, D: torch.Tensor | None, z: torch.Tensor | None,
-                  delta_bias: torch.Tensor | None) -> None:
+                 C: torch.Tensor, D: torch.Tensor | None, z: torch.Tensor | None,
+                 delta_bias: torch.Tensor | None) -> None:
     batch, dim, length = u.shape
     n_state = A.shape[1]
     expected = {
