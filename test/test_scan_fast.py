@@ -27,30 +27,30 @@ HALF_TOLERANCES = {torch.bfloat16: 2.0**-7, torch.float16: 2.0**-10}
 
 @pytest.mark.parametrize("length", [1, 2, 33, 320, 1030])
 @pytest.mark.parametrize("n_state", [4, 16])
-def test_cpu_recurrence_and_doubling_scan_match_reference(length: int, n_state: int) -> None:
+def test_cpu_inference_and_autograd_scans_match_reference(length: int, n_state: int) -> None:
     args, kwargs = scan_args(make_inputs(1, 6, length, seed=length, n_state=n_state), OPTIONS["all"])
     expected = ss.selective_scan_reference(*args, **kwargs)
     with torch.inference_mode():
-        recurrent = ss.selective_scan_torch(*args, **kwargs)
+        inference = ss.selective_scan_torch(*args, **kwargs)
     leaves = [t.clone().requires_grad_(True) for t in args]
-    doubling = ss.selective_scan_torch(*leaves, **kwargs).detach()
-    assert (recurrent - expected).abs().max() < 1e-4
-    assert (doubling - expected).abs().max() < 1e-4
+    trainable = ss.selective_scan_torch(*leaves, **kwargs).detach()
+    assert (inference - expected).abs().max() < 1e-4
+    assert (trainable - expected).abs().max() < 1e-4
 
 
-def test_cpu_inference_takes_the_recurrence_and_autograd_the_doubling_scan(
+def test_cpu_inference_takes_the_in_place_recurrence_and_autograd_does_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls: list[str] = []
-    for name in ("_scan_slice_recurrent", "_scan_slice_lean"):
-        original = getattr(ss, name)
-        monkeypatch.setattr(ss, name, lambda *a, _n=name, _f=original: calls.append(_n) or _f(*a))
+    calls: list[int] = []
+    original = ss._scan_slice_recurrent
+    monkeypatch.setattr(ss, "_scan_slice_recurrent", lambda *a: calls.append(1) or original(*a))
     args, kwargs = scan_args(make_inputs(1, 4, 40), OPTIONS["all"])
     with torch.no_grad():
         ss.selective_scan_torch(*args, **kwargs)
+    assert len(calls) == 1
     u = args[0].clone().requires_grad_(True)
     ss.selective_scan_torch(u, *args[1:], **kwargs).sum().backward()
-    assert calls == ["_scan_slice_recurrent", "_scan_slice_lean"] and u.grad is not None
+    assert len(calls) == 1 and u.grad is not None and u.grad.abs().max() > 0
 
 
 @pytest.mark.parametrize("dtype", HALF_TOLERANCES, ids=str)
@@ -180,19 +180,24 @@ INTERPRETER_SCRIPT = textwrap.dedent(
     from test_selective_scan import OPTIONS, make_inputs, scan_args
     from rgbt_tracking_ros.models import selective_scan as ss
 
+    from rgbt_tracking_ros.models import scan_triton
+
     scan = ss.load_triton_scan()
     assert ss.active_backend("cpu") == "triton", ss.active_backend("cpu")
     results = {{}}
-    # (batch, dim, d_state, L): odd sizes that leave partial tiles, the compact model's DFM.
-    for batch, dim, n_state, length, option in [(2, 5, 16, 75, "all"), (1, 8, 3, 33, "plain"),
-                                                 (1, 64, 4, 320, "all"), (1, 4, 16, 40, "D_z")]:
+    # (batch, dim, d_state, L, option, processors to fill): odd sizes that leave partial
+    # tiles, the compact model's DFM; 132 processors give a GPU's small tiles (H100).
+    for batch, dim, n_state, length, option, processors in [
+            (2, 5, 16, 75, "all", 1), (1, 8, 3, 33, "plain", 1), (1, 64, 4, 320, "all", 1),
+            (1, 4, 16, 40, "D_z", 1), (1, 2, 16, 1100, "all", 132), (1, 8, 4, 70, "all", 132)]:
+        scan_triton._processors = lambda device, count=processors: count
         inputs = make_inputs(batch, dim, length, seed=length, n_state=n_state)
         args, kwargs = scan_args(inputs, OPTIONS[option])
         # B, C and delta strided as the Mamba block passes them (views of (batch, L, C)).
         args = (args[0], args[1].transpose(1, 2).contiguous().transpose(1, 2), args[2],
                 *(t.transpose(1, 2).contiguous().transpose(1, 2) for t in args[3:]))
         error = (scan(*args, **kwargs) - ss.selective_scan_reference(*args, **kwargs)).abs().max()
-        results[f"fp32 {{batch}}x{{dim}}x{{n_state}}x{{length}} {{option}}"] = error.item()
+        results[f"fp32 {{batch}}x{{dim}}x{{n_state}}x{{length}} {{option}} {{processors}}"] = error.item()
     for dtype in (torch.bfloat16, torch.float16):
         inputs = make_inputs(1, 8, 40, seed=1)
         for name in ("u", "delta", "B", "C", "z"):
@@ -230,6 +235,35 @@ def test_triton_kernel_matches_reference_in_the_interpreter(tmp_path: Path) -> N
         else:
             dtype_name, excess = value
             assert dtype_name == case and excess <= 0, (case, value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None or torch.cuda.is_available(),
+                    reason="needs triton on a machine without a GPU (on a GPU the tests below compile it)")
+@pytest.mark.parametrize("shape", [(1, 128, 4, 320), (1, 1536, 16, 3072)], ids=["compact_dfm", "ainet_ofm"])
+def test_triton_kernel_compiles_for_gpus_ahead_of_time(shape: tuple[int, ...]) -> None:
+    """The interpreter forgives what the compiler refuses (non-constexpr globals, say):
+    compile the kernel for an A100 and an H100 without either."""
+    import inspect
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from rgbt_tracking_ros.models import scan_triton
+
+    names = list(inspect.signature(scan_triton._scan_kernel.fn).parameters)
+    tiles = scan_triton.tiling(*shape, processors=132)
+    constants = {"HAS_D": True, "HAS_Z": True, "HAS_BIAS": True, "SOFTPLUS": True,
+                 "BLOCK_D": tiles.block_d, "BLOCK_N": tiles.block_n, "BLOCK_L": tiles.block_l}
+    activations = ("u_ptr", "delta_ptr", "b_ptr", "c_ptr", "z_ptr", "y_ptr")
+    signature = {name: "constexpr" if name in constants else "*bf16" if name in activations
+                 else "*fp32" if name.endswith("_ptr") else "i32" for name in names}
+    source = ASTSource(fn=scan_triton._scan_kernel, signature=signature,
+                       constexprs={(names.index(k),): v for k, v in constants.items()})
+    for capability in (80, 90):
+        compiled = triton.compile(source, target=GPUTarget("cuda", capability, 32),
+                                  options={"num_warps": tiles.num_warps})
+        assert compiled.asm["cubin"]
 
 
 # --- on a GPU: the compiled kernel, and mamba_ssm's beside it ------------------------------
