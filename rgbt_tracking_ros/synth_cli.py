@@ -7,25 +7,27 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .train.sources import seed_range
 from .train.synthetic import CONDITIONS, EVAL_SEED_START, make_sequence, write_sequence
 
 
 def synth(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    for seed in tqdm(args.seeds, desc="sequences", unit="seq"):
+    seeds = [seed for item in args.seeds for seed in seed_range(item)]
+    for seed in tqdm(seeds, desc="sequences", unit="seq"):
         sequence = make_sequence(seed, args.frames, args.height, args.width, conditions=args.conditions)
         write_sequence(sequence, out / f"synth_{seed}")
-    print(f"wrote {len(args.seeds)} sequences to {out}")
+    print(f"wrote {len(seeds)} sequences to {out}")
     return 0
 
 
 def add_synth_parser(commands) -> None:
     parser = commands.add_parser("synth", help="write synthetic RGB-T sequences in the LasHeR layout")
     parser.add_argument("out", help="output folder; one synth_<seed>/ sequence folder per seed")
-    default_seeds = list(range(EVAL_SEED_START, EVAL_SEED_START + 10))
     parser.add_argument(
-        "--seeds", type=int, nargs="+", default=default_seeds,
-        help=f"sequence seeds; >= {EVAL_SEED_START} use held-out images (default: the first 10 of those)",
+        "--seeds", nargs="+", default=[f"{EVAL_SEED_START}-{EVAL_SEED_START + 9}"],
+        help=f"seeds or FIRST-LAST ranges; seeds >= {EVAL_SEED_START} use held-out images "
+        "(default: the first 10 of those)",
     )
     parser.add_argument("--frames", type=int, default=120, help="frames per sequence")
     parser.add_argument("--height", type=int, default=240)

@@ -323,6 +323,11 @@ def _scan_slice_lean(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: t
     return _scan_slice(u, delta, A, B, C)
 
 
+def _scan_slice_cpu_training(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                             C: torch.Tensor) -> torch.Tensor:
+    return checkpoint(_scan_slice_stepped, u, delta, A, B, C, use_reentrant=False)
+
+
 def _to_blocks(x: torch.Tensor, block: int) -> torch.Tensor:
     """(batch, C, L) -> (block, batch, C, L / block) contiguous, zero-padded at the end."""
     padded = F.pad(x, (0, -x.shape[-1] % block))
@@ -361,6 +366,31 @@ def _scan_slice_recurrent(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
     return y.permute(1, 2, 3, 0).flatten(2)[..., :length]
 
 
+def _scan_slice_stepped(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
+                        B: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """Training on CPU: the blocked recurrence above in out-of-place steps, so autograd can
+    follow it. About 2 * sqrt(L) small operations instead of the doubling scan's work over
+    every (step, state) at each of its log-many levels: several times faster at batch 16."""
+    length = u.shape[-1]
+    block = 1 << max(0, math.ceil(math.log2(math.sqrt(length))))
+    steps = _to_blocks(delta, block)
+    decays = torch.exp(steps.unsqueeze(3) * A[:, :, None]).unbind(0)
+    drives = ((steps * _to_blocks(u, block)).unsqueeze(3) * _to_blocks(B, block).unsqueeze(2)).unbind(0)
+    # unbind, not indexing: the backward of each index would fill a whole zero tensor.
+    states, products = [drives[0]], [decays[0]]
+    for decay, drive in zip(decays[1:], drives[1:]):
+        states.append(torch.addcmul(drive, decay, states[-1]))
+        products.append(decay * products[-1])
+    block_ends, block_decays = states[-1].unbind(-1), products[-1].unbind(-1)
+    entering = [torch.zeros_like(block_ends[0])]
+    for end, decay in zip(block_ends[:-1], block_decays[:-1]):
+        entering.append(torch.addcmul(end, decay, entering[-1]))
+    carried = torch.stack(entering, -1)
+    full = torch.stack(states) + torch.stack(products) * carried
+    y = (full * _to_blocks(C, block).unsqueeze(2)).sum(3)
+    return y.permute(1, 2, 3, 0).flatten(2)[..., :length]
+
+
 def _dim_step(u: torch.Tensor, n_state: int) -> int:
     budget = CPU_SLICE_ELEMENTS if u.device.type == "cpu" else GPU_SLICE_ELEMENTS
     batch, _, length = u.shape
@@ -386,8 +416,11 @@ def selective_scan_torch(
     N 16: 300 MiB each in full) stay small.
     """
     x, delta, A, B, C = _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    recurrent = x.device.type == "cpu" and not _needs_grad(x, delta, A, B, C)
-    scan_slice = _scan_slice_recurrent if recurrent else _scan_slice_lean
+    on_cpu, grad = x.device.type == "cpu", _needs_grad(x, delta, A, B, C)
+    if on_cpu:
+        scan_slice = _scan_slice_cpu_training if grad else _scan_slice_recurrent
+    else:
+        scan_slice = _scan_slice_lean
     step = _dim_step(u, A.shape[1])
     parts = zip(x.split(step, 1), delta.split(step, 1), A.split(step, 0))
     pieces = [scan_slice(x_part, d_part, a_part, B, C) for x_part, d_part, a_part in parts]

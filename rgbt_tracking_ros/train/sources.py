@@ -108,7 +108,8 @@ class BenchmarkSource:
         return _aligned(self.sequence.rgb(index), self.sequence.thermal(index))
 
 
-def _seed_range(text: str) -> range:
+def seed_range(text: str) -> range:
+    """`FIRST-LAST` (inclusive) or one seed."""
     first, _, last = text.partition("-")
     start = int(first)
     stop = int(last) if last else start
@@ -125,7 +126,7 @@ def sources_from_spec(spec: str) -> list[FrameSource]:
     if kind == "synthetic":
         seeds, _, frames = argument.partition(":")
         try:
-            return [SyntheticSource(seed, int(frames or SYNTHETIC_FRAMES)) for seed in _seed_range(seeds)]
+            return [SyntheticSource(seed, int(frames or SYNTHETIC_FRAMES)) for seed in seed_range(seeds)]
         except ValueError as error:
             raise ValueError(f"data spec {spec!r}: expected synthetic:FIRST-LAST[:FRAMES] ({error})") from error
     if kind not in READERS:
