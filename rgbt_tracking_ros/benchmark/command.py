@@ -113,7 +113,10 @@ def bench(args: argparse.Namespace) -> int:
 def add_bench_parser(commands) -> None:
     parser = commands.add_parser(
         "bench", help="latency, FPS and peak memory at batch 1: models, tracker step, scan",
-        description=__doc__ + " Full runs on a GPU; short ones on CPU (a few minutes on two cores).",
+        description="Latency and FPS at batch 1 (median, p99, after warm-up), the whole tracker step, "
+        "the selective scan alone and peak memory, per device, precision and execution; a table "
+        "and a JSON record with the machine and settings. Full runs on a GPU; short ones on CPU "
+        "(a few minutes on two cores). See docs/benchmarks.md.",
     )
     parser.add_argument("--models", nargs="+", default=list(plan.DEFAULT_MODELS), help="registered model names")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="MODEL=PATH",
