@@ -129,3 +129,15 @@ def test_pinned_upload_equals_plain_upload() -> None:
     upload = Uploader(torch.device("cuda"))
     for _ in range(2):
         torch.testing.assert_close(upload(patches), to_tensor(patches, "cuda"))
+
+
+@pytest.mark.parametrize("value_range", [None, (1000.0, 5000.0), (0.0, 65535.0), (30000.5, 30001.7)])
+def test_uint16_thermal_table_gives_the_float64_scaling_exactly(value_range) -> None:
+    """The host-side fast path for radiometric frames changes no pixel."""
+    from rgbt_tracking_ros.tracker.preprocess import _scale_to_uint8, thermal_to_rgb8
+
+    frame = np.random.default_rng(0).integers(0, 65536, (48, 64), dtype=np.uint16)
+    lo, hi = value_range or (float(frame.min()), float(frame.max()))
+    expected = np.repeat(_scale_to_uint8(frame, lo, hi)[:, :, None], 3, axis=2)
+    mode = "minmax" if value_range is None else "fixed"
+    assert np.array_equal(thermal_to_rgb8(frame, mode, value_range), expected)
