@@ -18,10 +18,23 @@ def _percent(value: float | None) -> float | None:
 
 def score_folder(dataset: str, root: str, folder: str, prefix: str | None = None) -> Scores:
     """Scores of one tracker's results folder against a dataset's ground truth."""
+    predictions, truths = _predictions_and_truths(dataset, root, folder, prefix)
+    return score_results(predictions, truths, PROTOCOLS[dataset])
+
+
+def score_sequences(dataset: str, root: str, folder: str, prefix: str | None = None) -> dict[str, Scores]:
+    """Scores of each sequence alone: where a tracker wins or loses, not just on average."""
+    predictions, truths = _predictions_and_truths(dataset, root, folder, prefix)
+    return {
+        name: score_results({name: predictions[name]}, {name: truths[name]}, PROTOCOLS[dataset]) for name in truths
+    }
+
+
+def _predictions_and_truths(dataset: str, root: str, folder: str, prefix: str | None):
     protocol = PROTOCOLS[dataset]
     sequences = read_dataset(dataset, root, frames=False)
     predictions = read_results(folder, [s.name for s in sequences], prefix, protocol.inclusive_corners)
-    return score_results(predictions, {s.name: s.truths() for s in sequences}, protocol)
+    return predictions, {s.name: s.truths() for s in sequences}
 
 
 def _table(dataset: str, results: dict[str, Scores]) -> str:
@@ -31,6 +44,21 @@ def _table(dataset: str, results: dict[str, Scores]) -> str:
     for name, s in results.items():
         npr = "-" if s.npr is None else f"{100 * s.npr:6.1f}"
         lines.append(f"{name:<{width}}  {100 * s.pr:6.1f}  {npr:>6}  {100 * s.sr:6.1f}  {s.sequences:>5}  {s.frames:>7}")
+    return "\n".join(lines)
+
+
+def _sequence_table(per_tracker: dict[str, dict[str, Scores]]) -> str:
+    """Rows of sequences, a PR / SR column pair per tracker."""
+    names = list(per_tracker)
+    sequences = list(next(iter(per_tracker.values())))
+    width = max(len("sequence"), *(len(s) for s in sequences))
+    header = f"{'sequence':<{width}}" + "".join(f"  {name[:15] + ' PR/SR':>21}" for name in names)
+    lines = [header]
+    for sequence in sequences:
+        cells = "".join(
+            f"  {100 * per_tracker[n][sequence].pr:>10.1f}/{100 * per_tracker[n][sequence].sr:<10.1f}" for n in names
+        )
+        lines.append(f"{sequence:<{width}}{cells}")
     return "\n".join(lines)
 
 
@@ -48,6 +76,12 @@ def evaluate(args: argparse.Namespace) -> int:
             print(json.dumps({"tracker": name, "dataset": args.dataset, **scores}))
     else:
         print(_table(args.dataset, results))
+    if args.per_sequence:
+        per_tracker = {
+            Path(folder).resolve().name: score_sequences(args.dataset, args.root, folder, args.prefix)
+            for folder in args.results
+        }
+        print(_sequence_table(per_tracker))
     if args.plot:
         from .eval.plots import plot_scores
 
@@ -88,6 +122,7 @@ def add_evaluate_parsers(commands) -> None:
     parser.add_argument("--prefix", default=None, help="result file name prefix (default: found automatically)")
     parser.add_argument("--json", action="store_true", help="one JSON object per tracker, scores in percent")
     parser.add_argument("--plot", metavar="OUT_DIR", help="write precision and success plots (PNG) here")
+    parser.add_argument("--per-sequence", action="store_true", help="also a PR / SR table per sequence")
     parser.set_defaults(func=evaluate)
 
     parser = commands.add_parser("run", help="run a tracker over a dataset or a sequence folder")

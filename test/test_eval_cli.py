@@ -53,6 +53,16 @@ def test_evaluate_table_json_and_plots(tmp_path, capsys):
         assert image is not None and image.shape[1] > 400
 
 
+def test_evaluate_per_sequence_shows_where_a_tracker_loses(tmp_path, capsys):
+    _rgbt234_truth(tmp_path / "gt")
+    write_boxes(tmp_path / "mixed" / "s1.txt", [[10, 10, 20, 20]] * 4)
+    write_boxes(tmp_path / "mixed" / "s2.txt", [[60, 10, 20, 20]] * 4)
+    assert main(["evaluate", "--per-sequence", "--dataset", "rgbt234", "--root", str(tmp_path / "gt"),
+                 str(tmp_path / "mixed")]) == 0
+    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines() if line[:2] in ("s1", "s2")}
+    assert rows == {"s1": "100.0/95.2", "s2": "0.0/0.0"}
+
+
 def test_evaluate_reports_missing_results(tmp_path, capsys):
     _rgbt234_truth(tmp_path / "gt")
     write_boxes(tmp_path / "t" / "s1.txt", [[10, 10, 20, 20]] * 4)

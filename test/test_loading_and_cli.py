@@ -47,6 +47,6 @@ def test_info_reports_versions_and_scan_backend(capsys):
 
 
 def test_cli_reports_errors_without_a_traceback(tmp_path, capsys):
-    code = main(["demo", "--model", str(tmp_path / "missing.yaml"), "--steps", "1", "--out", str(tmp_path)])
+    code = main(["train", "--model", str(tmp_path / "missing.yaml"), "--data", "synthetic:0-0", "--out", str(tmp_path)])
     assert code == 2
     assert "missing.yaml" in capsys.readouterr().err
