@@ -59,7 +59,7 @@ def test_values_are_in_range(platform):
     p = load(platform)
     for name, allowed in CHOICES.items():
         assert p[name] in allowed, (name, p[name])
-    assert p["model"] == "compact_rgbt" and p["checkpoint"] == "", "the shipped default model"
+    assert p["model"] == "" and p["checkpoint"] == "", "empty: the shipped default model"
     assert p["device"] == "cpu" or p["device"].startswith("cuda")
     assert not p["half"] or p["device"].startswith("cuda"), "fp16 needs CUDA"
     assert 0 < p["slop"] < 1 and 1 <= p["queue_size"] <= 100

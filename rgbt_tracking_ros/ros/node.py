@@ -125,6 +125,7 @@ class RGBTTrackerNode(LifecycleNode):
     def _configure(self) -> None:
         import torch
 
+        from rgbt_tracking_ros.defaults import DEFAULT_MODEL
         from rgbt_tracking_ros.models.loading import load_model, shipped_weights
         from rgbt_tracking_ros.models.selective_scan import active_backend
         from rgbt_tracking_ros.tracker import RGBTTracker
@@ -138,14 +139,13 @@ class RGBTTrackerNode(LifecycleNode):
         choice = resolve_device(params.device, params.device_fallback, params.half)
         for warning in choice.warnings:
             self.get_logger().warning(warning)
-        if not params.checkpoint and not params.model:
-            raise ParameterError("set the model parameter, the checkpoint parameter or both")
+        model_name = params.model or (None if params.checkpoint else DEFAULT_MODEL)
         start = time.perf_counter()
-        model = load_model(params.model or None, params.checkpoint or None)
+        model = load_model(model_name, params.checkpoint or None)
         weights = params.checkpoint or shipped_weights(model.config)
         if not weights:
             self.get_logger().warning(
-                f"checkpoint is empty: {params.model} runs with its INITIAL, UNTRAINED weights "
+                f"checkpoint is empty: {model_name} runs with its INITIAL, UNTRAINED weights "
                 "and will not track anything; set the checkpoint parameter")
         tracker = RGBTTracker(model, params.tracker_config(choice.device, choice.half))
         loaded = time.perf_counter()

@@ -45,8 +45,9 @@ class ParamSpec:
 
 
 SPECS: tuple[ParamSpec, ...] = (
-    ParamSpec("model", "string", DEFAULT_MODEL, "Registered model name (e.g. ainet_256) or path "
-              "of a model YAML config; may be empty for checkpoints in this package's own format"),
+    ParamSpec("model", "string", "", "Registered model name (e.g. ainet_256) or path of a model "
+              f"YAML config; empty = the model a checkpoint in this package's own format names, "
+              f"or without a checkpoint the default model {DEFAULT_MODEL}"),
     ParamSpec("checkpoint", "string", "", "Weights file; empty = the model's shipped weights "
               "(compact_rgbt has them), else its initial (untrained) weights"),
     ParamSpec("device", "string", "cuda:0", "torch device: cuda, cuda:N or cpu"),
