@@ -331,7 +331,19 @@ def _make_object(plan: _Plan, rng: np.random.Generator) -> _Sprite:
                 colour = colour * rng.uniform((0.8, 0.6, 0.4), (1.0, 0.95, 0.9)).astype(np.float32)
     if rng.random() < 0.5:
         colour, mask = colour[:, ::-1], mask[:, ::-1]
-    return _sprite(np.ascontiguousarray(colour), np.ascontiguousarray(mask))
+    colour, mask = _stretched(rng, np.ascontiguousarray(colour), np.ascontiguousarray(mask))
+    return _sprite(colour, mask)
+
+
+def _stretched(rng: np.random.Generator, colour: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Most real targets are far from square (people, masts, cars, aircraft): widen or narrow
+    the object by up to 2.5x so box shapes cover that range."""
+    if rng.random() < 0.3:
+        return colour, mask
+    factor = math.exp(rng.uniform(-0.9, 0.9))
+    height, width = mask.shape
+    size = (max(2, round(width * factor)), height)
+    return cv2.resize(colour, size, interpolation=cv2.INTER_AREA), cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
 
 
 def _pixel_scale(height: int, width: int) -> float:
