@@ -39,8 +39,10 @@ test: ros
 test-core: setup
 	$(PY) -m pytest -q $(TESTS)
 
-demo: setup
-	$(VENV)/bin/rgbt-track demo
+# DEMO_ARGS passes options, e.g. `make demo DEMO_ARGS="--sequence path/to/seq --dataset lasher"`.
+DEMO_ARGS ?=
+demo: ros
+	. ./$(ROS_ENV) && $(VENV)/bin/rgbt-track demo $(DEMO_ARGS)
 
 info: setup
 	$(VENV)/bin/rgbt-track info

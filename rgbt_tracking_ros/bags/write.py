@@ -132,6 +132,22 @@ def write_sequence_bag(
     return BagSummary(out, count, len(kept), sequence.single_modality, (rgb_stamps[-1] - rgb_stamps[0]) / _NS_PER_S)
 
 
+def write_recording(
+    out: str | os.PathLike, topic: str, msgtype: str, messages: list[tuple[int, bytes]], storage: str = "mcap"
+) -> Path:
+    """A bag of one topic from (receive time ns, CDR bytes) pairs, as a live subscriber got them,
+    so `rgbt-track bag score` can score what a node published."""
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    store = typestore()
+    with _writer(out, storage) as writer:
+        conn = writer.add_connection(topic, msgtype, typestore=store)
+        for received, raw in messages:
+            writer.write(conn, received, raw)
+    return out
+
+
 def _custom_data(sequence: Sequence, options: BagOptions) -> dict[str, str]:
     """Provenance in metadata.yaml; readers only rely on the topic names."""
     data = {
