@@ -28,19 +28,11 @@ def official_keys():
 
 
 @pytest.fixture(scope="session")
-def tiny_tracker_checkpoint(tmp_path_factory):
-    """A tiny AINet trained on synthetic RGB-T sequences, saved in the package's own format.
+def trained_checkpoint():
+    """The default model's shipped weights: a model that really tracks, for every test that
+    needs one, without training anything in the test session."""
+    from rgbt_tracking_ros.defaults import DEFAULT_MODEL
+    from rgbt_tracking_ros.models import load_model_config
+    from rgbt_tracking_ros.models.loading import shipped_weights
 
-    Trained once per test session (a few minutes on 2 CPU cores) and shared by every test
-    that needs a model that really tracks.
-    """
-    import torch
-
-    from rgbt_tracking_ros.demo import train_tiny_tracker
-    from rgbt_tracking_ros.models.checkpoints import save_checkpoint
-
-    torch.manual_seed(0)
-    model = train_tiny_tracker("ainet_tiny", steps=300, seed=0, progress=False)
-    path = tmp_path_factory.mktemp("tiny_tracker") / "ainet_tiny.pt"
-    save_checkpoint(path, model, model.config)
-    return path
+    return shipped_weights(load_model_config(DEFAULT_MODEL))

@@ -7,7 +7,7 @@ subscribes to the outputs and calls the services. Every test has its own ROS dom
 namespace and loads the Fast DDS large-data profile; every wait is bounded; processes are
 stopped with SIGINT and must exit 0 (a clean shutdown leaves no shared-memory segments).
 
-The node runs a tiny AINet trained by the session fixture ``tiny_tracker_checkpoint`` on the
+The node runs the shipped default model (the session fixture ``trained_checkpoint``) on the
 CPU; the camera publishes at 10-12 Hz so the node keeps up on a shared 2-core machine.
 """
 from __future__ import annotations
@@ -310,9 +310,9 @@ def _iou_by_stamp(messages, camera: Camera, truth: np.ndarray) -> np.ndarray:
     return iou_xywh(boxes, truth[[index for _, index in pairs]])
 
 
-def test_node_follows_the_target_with_the_rgb_header(session, tiny_tracker_checkpoint, truth):
+def test_node_follows_the_target_with_the_rgb_header(session, trained_checkpoint, truth):
     s = session
-    s.start_node(**_node_params(tiny_tracker_checkpoint, initial_box=truth[0].tolist()))
+    s.start_node(**_node_params(trained_checkpoint, initial_box=truth[0].tolist()))
     annotated = []
     s.node.create_subscription(Image, f"{s.ns}/annotated_image", annotated.append, 5)
     s.wait_until_active()
@@ -360,9 +360,9 @@ def test_node_follows_the_target_with_the_rgb_header(session, tiny_tracker_check
     _assert_clean_exit(s)
 
 
-def test_set_target_reset_and_stop_services(session, tiny_tracker_checkpoint, truth):
+def test_set_target_reset_and_stop_services(session, trained_checkpoint, truth):
     s = session
-    s.start_node(**_node_params(tiny_tracker_checkpoint, target_id="default"))
+    s.start_node(**_node_params(trained_checkpoint, target_id="default"))
     s.wait_until_active()
     camera = s.start_camera("--frames", "90", "--rate", "10", "--loop", "--duration", "60")
     assert s.spin_until(lambda: sum(m.state == STOPPED for _, m in s.tracked) >= 5, WAIT_S), (
@@ -432,10 +432,10 @@ def test_set_target_reset_and_stop_services(session, tiny_tracker_checkpoint, tr
     _assert_clean_exit(s)
 
 
-def test_malformed_images_and_stamps_jumping_back_are_survived(session, tiny_tracker_checkpoint,
+def test_malformed_images_and_stamps_jumping_back_are_survived(session, trained_checkpoint,
                                                                 truth):
     s = session
-    node = s.start_node(**_node_params(tiny_tracker_checkpoint, initial_box=truth[0].tolist()))
+    node = s.start_node(**_node_params(trained_checkpoint, initial_box=truth[0].tolist()))
     s.wait_until_active()
     camera = s.start_camera("--frames", "90", "--rate", "12", "--hold-first", "0.5",
                             "--malformed-at", "15", "--malformed-at", "16",
@@ -468,10 +468,10 @@ def test_malformed_images_and_stamps_jumping_back_are_survived(session, tiny_tra
 
 
 def test_a_stalled_thermal_camera_stops_tracking_until_it_returns(session,
-                                                                  tiny_tracker_checkpoint,
+                                                                  trained_checkpoint,
                                                                   truth):
     s = session
-    node = s.start_node(**_node_params(tiny_tracker_checkpoint, initial_box=truth[0].tolist(),
+    node = s.start_node(**_node_params(trained_checkpoint, initial_box=truth[0].tolist(),
                                        camera_timeout=0.5, diagnostics_period=0.5,
                                        target_id="hot"))
     s.wait_until_active()
@@ -509,14 +509,14 @@ def test_a_stalled_thermal_camera_stops_tracking_until_it_returns(session,
 
 
 def test_lifecycle_over_services_with_a_bad_parameter_and_compressed_images(
-        session, tiny_tracker_checkpoint, truth):
+        session, trained_checkpoint, truth):
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState, GetState
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
     from rcl_interfaces.srv import SetParameters
 
     s = session
-    node = s.start_node(**_node_params(tiny_tracker_checkpoint, autostart=False, slop=5.0,
+    node = s.start_node(**_node_params(trained_checkpoint, autostart=False, slop=5.0,
                                        initial_box=truth[0].tolist(),
                                        rgb_transport="compressed",
                                        thermal_transport="compressed"))
