@@ -113,7 +113,9 @@ class CompactRGBT(nn.Module):
             rgb, thermal = block(tokens).split(batch)
             fused, rgb, thermal = fusion(rgb, thermal)
             tokens = torch.cat([rgb, thermal])
-        return self.box_head(self.norm(fused[:, self.template_tokens :]))
+        search = self.norm(fused[:, self.template_tokens :])
+        with torch.autocast(search.device.type, enabled=False):
+            return self.box_head(search.float())
 
     def forward(
         self,
