@@ -13,9 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..bags.replay import replay_bag
+from ..launch_support import share_dirs
 
 STARTUP_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
+PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")  # Fast DDS 2.x, 3
+
+
+def use_large_data_profile() -> None:
+    """Camera-sized images overflow Fast DDS's default 512 KB shared-memory segment and fall
+    back to fragmented UDP, which loses frames under load: use the package's profile, for this
+    process and the node, unless the user chose one."""
+    if any(os.environ.get(name) for name in PROFILE_VARIABLES):
+        return
+    for share in share_dirs():
+        profile = share / "config" / "fastdds_large_data.xml"
+        if profile.is_file():
+            for name in PROFILE_VARIABLES:
+                os.environ[name] = str(profile)
+            return
 
 
 @dataclass
@@ -87,6 +103,7 @@ def run_node_on_bag(
 
     from rgbt_tracking_ros.msg import TrackedObject
 
+    use_large_data_profile()
     node = NodeProcess(node_args, log_path)
     context = rclpy.Context()
     rclpy.init(context=context)
