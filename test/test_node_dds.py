@@ -352,7 +352,7 @@ def test_node_follows_the_target_with_the_rgb_header(session, trained_checkpoint
     values = _values(statuses[-1])
     assert set(KEYS) <= set(values)
     assert (values["device"], values["model"], values["pairing"]) == (
-        "cpu", "ainet_tiny", "stamp_pairer")
+        "cpu", "compact_rgbt", "stamp_pairer")
     busy = [_values(st) for st in statuses if float(_values(st)["pair_rate_hz"]) > 0]
     assert busy and max(float(v["tracked_rate_hz"]) for v in busy) > 3
     assert any(float(v["inference_ms_mean"]) > 0 and float(v["latency_ms_mean"]) > 0
