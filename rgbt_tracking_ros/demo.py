@@ -10,6 +10,7 @@ success plots.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 from pathlib import Path
 
@@ -30,9 +31,9 @@ from .eval.runner import make_tracker
 from .node_cli import ROS_MISSING
 from .ros.conversions import image_to_numpy
 from .sync import PairingConfig
-from .tracker import align_thermal, thermal_to_rgb8
 from .visualize import annotate
 
+OUTPUT_TOPIC = "/tracked_object"
 DEMO_SEED = 1000
 DEMO_CONDITIONS = ("hot", "camera_motion", "scale_change", "misalignment")
 TOPICS = Topics()
@@ -63,9 +64,8 @@ def prepare_bag(args: argparse.Namespace, out: Path) -> Path:
     return bag
 
 
-def first_box(bag: Path) -> list[float]:
+def first_box(bag: Path, truth: dict[int, np.ndarray]) -> list[float]:
     """The ground truth of the first RGB-thermal pair: where the node is told to start."""
-    truth = read_ground_truth(bag, TOPICS.ground_truth)
     for pair in ImagePairs(bag, TOPICS.rgb, TOPICS.thermal, PairingConfig()):
         stamp = header_stamp(pair.rgb)
         box = truth.get(stamp)
@@ -75,60 +75,66 @@ def first_box(bag: Path) -> list[float]:
     raise ValueError(f"{bag}: no RGB-thermal pair")
 
 
-def track_live(args: argparse.Namespace, bag: Path, out: Path) -> tuple[Path, float]:
+def track_live(args: argparse.Namespace, bag: Path, truth: dict[int, np.ndarray], out: Path) -> tuple[Path, float]:
     """The node tracks the replayed bag; returns the recording of its outputs and its output rate."""
     try:
         from .ros.live import run_node_on_bag
     except ImportError as error:
         raise RuntimeError(f"{error}. {ROS_MISSING}") from error
-    box = ",".join(f"{v:.2f}" for v in first_box(bag))
+    box = ",".join(f"{v:.2f}" for v in first_box(bag, truth))
     node_args = [
         "--rgb-topic", TOPICS.rgb, "--thermal-topic", TOPICS.thermal,
         "-p", f"model:={args.model}", "-p", f"checkpoint:={args.checkpoint or ''}",
         "-p", f"device:={args.device}", "-p", f"initial_box:=[{box}]",
     ]
     print(f"replaying {bag} in real time to the tracker node ({args.model} on {args.device})")
-    run = run_node_on_bag(bag, node_args, out / "node.log", [TOPICS.rgb, TOPICS.thermal], rate=args.rate)
-    recording = write_recording(out / "tracked", "/tracked_object", TRACKED_OBJECT, run.outputs)
+    run = run_node_on_bag(bag, node_args, out / "node.log", [TOPICS.rgb, TOPICS.thermal], OUTPUT_TOPIC, args.rate)
+    recording = write_recording(out / "tracked", OUTPUT_TOPIC, TRACKED_OBJECT, run.outputs)
+    rate = len(run.outputs) / max(run.seconds, 1e-9)
     print(f"published {run.published} images in {run.seconds:.1f} s; the node answered {len(run.outputs)} pairs "
-          f"({len(run.outputs) / max(run.seconds, 1e-9):.1f} /s); recorded to {recording}")
-    return recording, len(run.outputs) / max(run.seconds, 1e-9)
+          f"({rate:.1f} /s); recorded to {recording}")
+    return recording, rate
 
 
-def latest_output(outputs: dict[int, np.ndarray], stamp: int) -> tuple[np.ndarray | None, bool]:
-    """The box the node had published for this frame or the last one before it (what a
-    consumer holds while the node is busy), and whether it is this frame's own."""
-    earlier = [s for s in outputs if s <= stamp]
-    if not earlier:
-        return None, False
-    latest = max(earlier)
-    return outputs[latest], latest == stamp
+class HeldOutputs:
+    """What a consumer of the node holds at each frame: the box published for that frame, or
+    the last one before it while the node was busy."""
+
+    def __init__(self, outputs: dict[int, np.ndarray]):
+        self.outputs = outputs
+        self.stamps = sorted(outputs)
+
+    def at(self, stamp: int) -> tuple[np.ndarray | None, bool]:
+        """The held box (None before the first output) and whether it is this frame's own."""
+        index = bisect.bisect_right(self.stamps, stamp) - 1
+        if index < 0:
+            return None, False
+        latest = self.stamps[index]
+        return self.outputs[latest], latest == stamp
 
 
-def score_held(bag: Path, recording: Path) -> Scores:
-    """Every paired frame scored with the latest box the node had published by then."""
-    outputs = read_outputs(recording, "/tracked_object")
-    truth = read_ground_truth(bag, TOPICS.ground_truth)
+def score_held(held: HeldOutputs, truth: dict[int, np.ndarray]) -> Scores:
+    """Every frame with ground truth scored with the box the node held at it."""
     stamps = sorted(s for s in truth if valid_box(truth[s]))
     missing = np.full(4, np.nan)
-    boxes = np.array([b if b is not None else missing for b, _ in (latest_output(outputs, s) for s in stamps)])
+    boxes = np.array([box if box is not None else missing for box, _ in map(held.at, stamps)])
     return score_tracked("held", np.array(stamps, dtype=np.int64), boxes, truth)
 
 
-def write_video(bag: Path, recording: Path, path: Path) -> None:
-    """Every paired frame with the box the node had published by then and the ground truth."""
-    outputs = read_outputs(recording, "/tracked_object")
-    truth = read_ground_truth(bag, TOPICS.ground_truth)
+def write_video(bag: Path, held: HeldOutputs, truth: dict[int, np.ndarray], path: Path, fps: float) -> None:
+    """Every paired frame with the box the node held at it and the ground truth."""
+    from .tracker import align_thermal, thermal_to_rgb8  # torch: not needed to build the CLI
+
     writer = None
     for pair in ImagePairs(bag, TOPICS.rgb, TOPICS.thermal, PairingConfig()):
         stamp = header_stamp(pair.rgb)
         rgb = image_to_numpy(pair.rgb)
         thermal = align_thermal(thermal_to_rgb8(image_to_numpy(pair.thermal)), rgb.shape)
-        box, fresh = latest_output(outputs, stamp)
+        box, fresh = held.at(stamp)
         frame = annotate(rgb, thermal, box, "node output" if fresh else "node busy: last output", truth=truth.get(stamp))
         if writer is None:
             height, width = frame.shape[:2]
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (width, height))
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         writer.write(frame)
     if writer is not None:
         writer.release()
@@ -146,9 +152,11 @@ def demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bag = prepare_bag(args, out)
-    recording, rate = track_live(args, bag, out)
-    live = score_recording(recording, bag)
-    held = score_held(bag, recording)
+    truth = read_ground_truth(bag, TOPICS.ground_truth)
+    recording, rate = track_live(args, bag, truth, out)
+    live = score_recording(recording, bag, OUTPUT_TOPIC)
+    held_outputs = HeldOutputs(read_outputs(recording, OUTPUT_TOPIC))
+    held = score_held(held_outputs, truth)
     csrt = evaluate_bag(bag, lambda: make_tracker("csrt-rgb")).scores
     print(f"\n{'scores (OTB protocol, %)':<28} {'PR':>6} {'NPR':>6} {'SR':>6}")
     print(_row(f"{args.model} node, live", held, "every frame: the node's latest box at that frame"))
@@ -156,7 +164,7 @@ def demo(args: argparse.Namespace) -> int:
                f"its own frames; {live.missing} of {live.expected} unanswered count as misses"))
     print(_row("csrt-rgb, every frame", csrt))
     video = out / "demo.mp4"
-    write_video(bag, recording, video)
+    write_video(bag, held_outputs, truth, video, args.fps)
     plots = plot_scores({f"{args.model} (node, live)": held, "csrt-rgb": csrt}, out, "demo")
     summary = {
         "bag": str(bag), "model": args.model, "device": args.device, "node_rate_hz": rate,
@@ -180,7 +188,7 @@ def add_demo_parser(commands) -> None:
     parser.add_argument("--dataset", choices=sorted(READERS), default="lasher", help="layout of --sequence")
     parser.add_argument("--seed", type=int, default=DEMO_SEED, help="seed of the synthetic recording")
     parser.add_argument("--frames", type=int, default=300, help="frames of the synthetic recording")
-    parser.add_argument("--fps", type=float, default=30.0, help="camera rate written into the bag (Hz)")
+    parser.add_argument("--fps", type=float, default=30.0, help="camera rate written into the bag, and the video's rate (Hz)")
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor (1 = real time)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="registered model name or YAML config")
     parser.add_argument("--checkpoint", default=None, help="weights (default: the model's shipped weights)")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..bags.replay import replay_bag
-from ..launch_support import share_dirs
+from ..launch_support import find_package_file
 
 STARTUP_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
@@ -26,12 +26,9 @@ def use_large_data_profile() -> None:
     process and the node, unless the user chose one."""
     if any(os.environ.get(name) for name in PROFILE_VARIABLES):
         return
-    for share in share_dirs():
-        profile = share / "config" / "fastdds_large_data.xml"
-        if profile.is_file():
-            for name in PROFILE_VARIABLES:
-                os.environ[name] = str(profile)
-            return
+    profile = find_package_file("config", "fastdds_large_data.xml")
+    for name in PROFILE_VARIABLES:
+        os.environ[name] = str(profile)
 
 
 @dataclass
