@@ -22,10 +22,12 @@ BACKEND_ENV = "RGBT_SCAN_BACKEND"
 BACKENDS = ("auto", "torch", "reference", "mamba_ssm", "triton")
 # Kernels that only run forward: with gradients wanted the scan falls back to PyTorch.
 INFERENCE_ONLY = ("triton",)
-# Steps per block of the blocked doubling scan: 32 measured fastest on CPU at L = 320 and 3072.
+# Steps per block of the blocked doubling scan (GPUs without a kernel): 32 measured fastest
+# at L = 320 and 3072 when that scan also served the CPU.
 CHUNK = 32
 # Elements of one (batch, dim-slice, N, L) working tensor. On CPU 2 MiB of fp32 keeps the
-# working set in cache (about 2x faster than 32 MiB slices); on a GPU, 64 MiB slices keep
+# working set in cache (measured about 2x faster than 32 MiB slices with the doubling scan);
+# on a GPU, 64 MiB slices keep
 # the kernel launches few while a handful of live tensors stays well under 1 GiB.
 CPU_SLICE_ELEMENTS = 1 << 19
 GPU_SLICE_ELEMENTS = 1 << 24
@@ -314,24 +316,31 @@ def _scan_slice(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.
     return (states * C.unsqueeze(1)).sum(2)
 
 
-def _scan_slice_lean(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-                     C: torch.Tensor) -> torch.Tensor:
-    # Under autograd every doubling step would keep its (batch, slice, N, L) tensors for the
-    # backward pass (GiBs at dim 1536, L 3072); recomputing each slice in backward keeps one.
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C)):
-        return checkpoint(_scan_slice, u, delta, A, B, C, use_reentrant=False)
-    return _scan_slice(u, delta, A, B, C)
-
-
-def _scan_slice_cpu_training(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-                             C: torch.Tensor) -> torch.Tensor:
-    return checkpoint(_scan_slice_stepped, u, delta, A, B, C, use_reentrant=False)
-
-
 def _to_blocks(x: torch.Tensor, block: int) -> torch.Tensor:
     """(batch, C, L) -> (block, batch, C, L / block) contiguous, zero-padded at the end."""
     padded = F.pad(x, (0, -x.shape[-1] % block))
     return padded.unflatten(-1, (-1, block)).permute(3, 0, 1, 2).contiguous()
+
+
+def _block_length(length: int) -> int:
+    """About sqrt(L), a power of two: as many steps per block as there are blocks."""
+    return 1 << max(0, math.ceil(math.log2(math.sqrt(length))))
+
+
+def _blocked_terms(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                   block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-step decay and drive, (block, batch, dim, N, blocks), step-major. Padded steps have
+    delta 0, so decay 1 and drive 0."""
+    steps = _to_blocks(delta, block)
+    decay = torch.exp(steps.unsqueeze(3) * A[:, :, None])
+    drive = (steps * _to_blocks(u, block)).unsqueeze(3) * _to_blocks(B, block).unsqueeze(2)
+    return decay, drive
+
+
+def _blocked_output(states: torch.Tensor, C: torch.Tensor, block: int, length: int) -> torch.Tensor:
+    """y = sum_n h[n] * C[n] from step-major block states, back to (batch, dim, L)."""
+    y = (states * _to_blocks(C, block).unsqueeze(2)).sum(3)
+    return y.permute(1, 2, 3, 0).flatten(2)[..., :length]
 
 
 def _carry_through_blocks(totals: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
@@ -353,17 +362,13 @@ def _scan_slice_recurrent(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
     operations: 3-5x faster at the trackers' shapes, and exact (only decays <= 1 multiply).
     In-place, so not for autograd.
     """
-    length = u.shape[-1]
-    block = 1 << max(0, math.ceil(math.log2(math.sqrt(length))))
-    steps = _to_blocks(delta, block)  # padded steps: delta 0, so decay 1 and drive 0
-    decay = torch.exp(steps.unsqueeze(3) * A[:, :, None])  # (block, batch, dim, N, blocks)
-    states = (steps * _to_blocks(u, block)).unsqueeze(3) * _to_blocks(B, block).unsqueeze(2)
+    block = _block_length(u.shape[-1])
+    decay, states = _blocked_terms(u, delta, A, B, block)
     for k in range(1, block):
         states[k].addcmul_(decay[k], states[k - 1])
         decay[k].mul_(decay[k - 1])
     states.addcmul_(decay, _carry_through_blocks(decay[-1], states[-1]))
-    y = (states * _to_blocks(C, block).unsqueeze(2)).sum(3)
-    return y.permute(1, 2, 3, 0).flatten(2)[..., :length]
+    return _blocked_output(states, C, block, u.shape[-1])
 
 
 def _scan_slice_stepped(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
@@ -371,24 +376,20 @@ def _scan_slice_stepped(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
     """Training on CPU: the blocked recurrence above in out-of-place steps, so autograd can
     follow it. About 2 * sqrt(L) small operations instead of the doubling scan's work over
     every (step, state) at each of its log-many levels: several times faster at batch 16."""
-    length = u.shape[-1]
-    block = 1 << max(0, math.ceil(math.log2(math.sqrt(length))))
-    steps = _to_blocks(delta, block)
-    decays = torch.exp(steps.unsqueeze(3) * A[:, :, None]).unbind(0)
-    drives = ((steps * _to_blocks(u, block)).unsqueeze(3) * _to_blocks(B, block).unsqueeze(2)).unbind(0)
+    block = _block_length(u.shape[-1])
+    decay, drive = _blocked_terms(u, delta, A, B, block)
     # unbind, not indexing: the backward of each index would fill a whole zero tensor.
+    decays, drives = decay.unbind(0), drive.unbind(0)
     states, products = [drives[0]], [decays[0]]
-    for decay, drive in zip(decays[1:], drives[1:]):
-        states.append(torch.addcmul(drive, decay, states[-1]))
-        products.append(decay * products[-1])
+    for step_decay, step_drive in zip(decays[1:], drives[1:]):
+        states.append(torch.addcmul(step_drive, step_decay, states[-1]))
+        products.append(step_decay * products[-1])
     block_ends, block_decays = states[-1].unbind(-1), products[-1].unbind(-1)
     entering = [torch.zeros_like(block_ends[0])]
-    for end, decay in zip(block_ends[:-1], block_decays[:-1]):
-        entering.append(torch.addcmul(end, decay, entering[-1]))
-    carried = torch.stack(entering, -1)
-    full = torch.stack(states) + torch.stack(products) * carried
-    y = (full * _to_blocks(C, block).unsqueeze(2)).sum(3)
-    return y.permute(1, 2, 3, 0).flatten(2)[..., :length]
+    for end, end_decay in zip(block_ends[:-1], block_decays[:-1]):
+        entering.append(torch.addcmul(end, end_decay, entering[-1]))
+    full = torch.stack(states) + torch.stack(products) * torch.stack(entering, -1)
+    return _blocked_output(full, C, block, u.shape[-1])
 
 
 def _dim_step(u: torch.Tensor, n_state: int) -> int:
@@ -416,11 +417,15 @@ def selective_scan_torch(
     N 16: 300 MiB each in full) stay small.
     """
     x, delta, A, B, C = _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    on_cpu, grad = x.device.type == "cpu", _needs_grad(x, delta, A, B, C)
-    if on_cpu:
-        scan_slice = _scan_slice_cpu_training if grad else _scan_slice_recurrent
+    grad = _needs_grad(x, delta, A, B, C)
+    if x.device.type == "cpu":
+        scan_slice = _scan_slice_stepped if grad else _scan_slice_recurrent
     else:
-        scan_slice = _scan_slice_lean
+        scan_slice = _scan_slice
+    if grad:
+        # Under autograd each slice would keep its (batch, slice, N, L) intermediates for the
+        # backward pass (GiBs at dim 1536, L 3072); recomputing each slice in backward keeps one.
+        scan_slice = functools.partial(checkpoint, scan_slice, use_reentrant=False)
     step = _dim_step(u, A.shape[1])
     parts = zip(x.split(step, 1), delta.split(step, 1), A.split(step, 0))
     pieces = [scan_slice(x_part, d_part, a_part, B, C) for x_part, d_part, a_part in parts]
