@@ -52,10 +52,11 @@ def _scale_to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
 
 
-def _scale_uint16(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """`_scale_to_uint8` for uint16 frames through a table over the values present: the same
-    numbers from one gather instead of several float64 passes over the frame."""
-    low, high = cv2.minMaxLoc(values)[:2]
+def _scale_uint16(values: np.ndarray, lo: float, hi: float, present: tuple[float, float] | None = None) -> np.ndarray:
+    """`_scale_to_uint8` for uint16 frames through a table over the values present (their
+    min and max, when the caller has them): the same numbers from one gather instead of
+    several float64 passes over the frame."""
+    low, high = present or cv2.minMaxLoc(values)[:2]
     table = _scale_to_uint8(np.arange(int(low), int(high) + 1, dtype=np.uint16), lo, hi)
     return np.take(table, values - np.uint16(low))
 
@@ -101,7 +102,10 @@ def thermal_to_rgb8(
         else:
             finite = thermal[np.isfinite(thermal)]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-        gray = _scale_uint16(thermal, lo, hi) if integer else _scale_to_uint8(thermal, lo, hi)
+        if integer:
+            gray = _scale_uint16(thermal, lo, hi, None if mode == "fixed" else (lo, hi))
+        else:
+            gray = _scale_to_uint8(thermal, lo, hi)
     else:
         raise ValueError(
             f"thermal image dtype must be uint8, uint16, float32 or float64, got {thermal.dtype}"
