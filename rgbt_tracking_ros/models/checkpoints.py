@@ -566,20 +566,20 @@ def load_state_dict_checked(
 # --------------------------------------------------------------------------------------
 
 
-def _check_plain(value: Any, where: str) -> None:
-    """Only what weights_only=True can read back: plain Python values."""
+def _check_plain(value: Any, where: str, tensors: bool = False) -> None:
+    """Only what weights_only=True can read back: plain Python values (and tensors if allowed)."""
     # Exact types: subclasses (IntEnum, numpy.float64) pickle as globals weights_only refuses.
-    if value is None or type(value) in (bool, int, float, str):
+    if value is None or type(value) in (bool, int, float, str) or (tensors and isinstance(value, Tensor)):
         return
     if type(value) in (list, tuple):
         for i, item in enumerate(value):
-            _check_plain(item, f"{where}[{i}]")
+            _check_plain(item, f"{where}[{i}]", tensors)
         return
     if type(value) is dict:
         for key, item in value.items():
             if type(key) not in (str, int):
                 raise TypeError(f"{where}: key {key!r} is not a str or int")
-            _check_plain(item, f"{where}[{key!r}]")
+            _check_plain(item, f"{where}[{key!r}]", tensors)
         return
     raise TypeError(
         f"{where} is a {type(value).__qualname__}; only plain dict/list/tuple/str/int/float/"
@@ -592,16 +592,26 @@ def save_checkpoint(
     model: nn.Module,
     config: dict,
     metadata: dict | None = None,
+    state_dict: Mapping[str, Tensor] | None = None,
+    extra: dict | None = None,
 ) -> None:
-    """Write our format atomically, so a crash never leaves a half-written checkpoint."""
+    """Write our format atomically, so a crash never leaves a half-written checkpoint.
+
+    `state_dict` replaces the model's whole state (e.g. only what trained); `extra` adds
+    top-level entries of tensors and plain values (e.g. a training run's optimizer state).
+    """
     metadata = {} if metadata is None else metadata
+    extra = {} if extra is None else extra
     _check_plain(config, "config")
     _check_plain(metadata, "metadata")
+    _check_plain(extra, "extra", tensors=True)
+    state = model.state_dict() if state_dict is None else state_dict
     payload = {
         "format": FORMAT,
         "config": config,
-        "net": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "net": {k: v.detach().cpu() for k, v in state.items()},
         "metadata": metadata,
+        **extra,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from ..models.checkpoints import (
     init_from_backbone_file,
     load_state_dict_checked,
     read_checkpoint,
+    save_checkpoint,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,21 +54,6 @@ def _optimizer_state(optimizer: torch.optim.Optimizer) -> dict:
     }
 
 
-def _write(path: Path, payload: dict) -> None:
-    """Through a temporary file, so an interrupted save never replaces a good checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _project_payload(config: dict, net: dict[str, Tensor], metadata: dict) -> dict:
-    return {"format": FORMAT, "config": config, "net": _cpu(net), "metadata": metadata}
-
-
 def save_training_checkpoint(
     path: Path,
     model: nn.Module,
@@ -75,12 +61,8 @@ def save_training_checkpoint(
     scaler: torch.amp.GradScaler | None,
     metadata: dict,
 ) -> None:
-    payload = _project_payload(model.config, model.state_dict(), metadata)
-    payload[TRAINING_KEY] = {
-        "optimizer": _optimizer_state(optimizer),
-        "scaler": scaler.state_dict() if scaler is not None else {},
-    }
-    _write(path, payload)
+    training = {"optimizer": _optimizer_state(optimizer), "scaler": scaler.state_dict() if scaler is not None else {}}
+    save_checkpoint(path, model, model.config, metadata, extra={TRAINING_KEY: training})
 
 
 def read_training_checkpoint(path: str | os.PathLike) -> TrainingState:
@@ -115,7 +97,7 @@ def trainable_state(model: nn.Module) -> dict[str, Tensor]:
 def save_trainable_only(path: Path, model: nn.Module, metadata: dict) -> None:
     """A small project checkpoint with only `trainable_state`; it completes a model whose other
     weights come from elsewhere (e.g. `--init` with the pretrained file)."""
-    _write(path, _project_payload(model.config, trainable_state(model), {**metadata, "trainable_only": True}))
+    save_checkpoint(path, model, model.config, {**metadata, "trainable_only": True}, state_dict=trainable_state(model))
 
 
 def initialise(model: nn.Module, path: str | os.PathLike) -> None:
