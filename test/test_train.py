@@ -26,13 +26,35 @@ from rgbt_tracking_ros.models.registry import load_model_config
 from rgbt_tracking_ros.train.augment import Augment, Pair, augment_pair
 from rgbt_tracking_ros.train.dataset import PairDataset
 from rgbt_tracking_ros.train.optim import make_optimizer, set_learning_rates
-from rgbt_tracking_ros.train.pairs import Jitter, choose_frames, make_batch, sample_pair
+from rgbt_tracking_ros.tracker import align_thermal, thermal_to_rgb8
+from rgbt_tracking_ros.train.pairs import Jitter, choose_frames, draw_pair, sample_pair, stack_pairs, to_model_inputs
 from rgbt_tracking_ros.train.recipe import Recipe
-from rgbt_tracking_ros.train.sources import InMemorySource, sources_from_spec
+from rgbt_tracking_ros.train.sources import FrameSource, sources_from_spec
 from rgbt_tracking_ros.train.state import initialise
 from rgbt_tracking_ros.train.step import Precision, train_step
-from rgbt_tracking_ros.train.synthetic import make_sequence
+from rgbt_tracking_ros.train.synthetic import SyntheticSequence, make_sequence
 from rgbt_tracking_ros.train.trainer import weights_digest
+
+
+class InMemorySource:
+    """A small synthetic sequence rendered once in the test, as a frame source."""
+
+    def __init__(self, sequence: SyntheticSequence):
+        self.sequence = sequence
+
+    @property
+    def boxes(self) -> np.ndarray:
+        return self.sequence.boxes
+
+    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rgb = self.sequence.rgb[index]
+        return rgb, align_thermal(thermal_to_rgb8(self.sequence.thermal[index]), rgb.shape)
+
+
+def make_batch(sources: list[FrameSource], rng: np.random.Generator, batch_size: int, num_templates: int):
+    """A batch drawn in the test process, without augmentation."""
+    pairs = [draw_pair(sources, rng, num_templates=num_templates) for _ in range(batch_size)]
+    return to_model_inputs(stack_pairs(pairs), num_templates)
 
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = 256

@@ -137,10 +137,3 @@ def to_model_inputs(
         torch.from_numpy(batch.box).float().to(device),
     )
 
-
-def make_batch(
-    sources: Sequence[FrameSource], rng: np.random.Generator, batch_size: int, num_templates: int = 1
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A batch on the CPU, drawn in the calling process (no augmentation)."""
-    pairs = [draw_pair(sources, rng, num_templates=num_templates) for _ in range(batch_size)]
-    return to_model_inputs(stack_pairs(pairs), num_templates)

@@ -41,20 +41,6 @@ def _aligned(rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return rgb, align_thermal(thermal_to_rgb8(thermal), rgb.shape)
 
 
-class InMemorySource:
-    """A synthetic sequence that is already rendered."""
-
-    def __init__(self, sequence: SyntheticSequence):
-        self.sequence = sequence
-
-    @property
-    def boxes(self) -> np.ndarray:
-        return self.sequence.boxes
-
-    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return _aligned(self.sequence.rgb[index], self.sequence.thermal[index])
-
-
 _rendered: OrderedDict[tuple[int, int], SyntheticSequence] = OrderedDict()
 
 

@@ -1,4 +1,4 @@
-"""One optimisation step, shared by the full trainer and the small synthetic loop, with the
+"""One optimisation step of the trainer, with the
 mixed-precision modes: bf16 autocast needs no loss scaling, fp16 needs a GradScaler."""
 from __future__ import annotations
 
