@@ -1,5 +1,5 @@
-"""Defaults shared by the core, the command line and the node, in a module that imports nothing
-heavy (the node's parameter parsing and `rgbt-track --help` read it without torch)."""
+"""Defaults shared by the core, the command line and the node, in one module that imports
+nothing, so any of them can read it without pulling in the others."""
 
 # Ships with trained weights and runs in real time on a CPU: what a fresh install tracks with.
 DEFAULT_MODEL = "compact_rgbt"

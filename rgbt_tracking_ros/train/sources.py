@@ -17,7 +17,7 @@ import numpy as np
 
 from ..eval.datasets import READERS, Sequence, read_dataset
 from ..tracker.preprocess import align_thermal, thermal_to_rgb8
-from .synthetic import SyntheticSequence, make_sequence
+from .synthetic import SyntheticSequence, make_sequence, seed_range
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +92,6 @@ class BenchmarkSource:
 
     def frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         return _aligned(self.sequence.rgb(index), self.sequence.thermal(index))
-
-
-def seed_range(text: str) -> range:
-    """`FIRST-LAST` (inclusive) or one seed."""
-    first, _, last = text.partition("-")
-    start = int(first)
-    stop = int(last) if last else start
-    if stop < start:
-        raise ValueError(f"empty seed range {text!r}")
-    return range(start, stop + 1)
 
 
 def sources_from_spec(spec: str) -> list[FrameSource]:

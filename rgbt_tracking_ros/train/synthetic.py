@@ -673,6 +673,16 @@ def _write_jpg(path: Path, image: np.ndarray) -> None:
         raise OSError(f"cannot write {path}")
 
 
+def seed_range(text: str) -> range:
+    """`FIRST-LAST` (inclusive) or one seed."""
+    first, _, last = text.partition("-")
+    start = int(first)
+    stop = int(last) if last else start
+    if stop < start:
+        raise ValueError(f"empty seed range {text!r}")
+    return range(start, stop + 1)
+
+
 def write_sequence(sequence: SyntheticSequence, folder: str | os.PathLike) -> Path:
     """Write a sequence in the LasHeR layout: `visible/` and `infrared/` with 000001.jpg..., the
     thermal stretched to 8-bit grey over the sequence's 0.5-99.5 percentiles and saved with three
