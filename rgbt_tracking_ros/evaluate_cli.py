@@ -16,27 +16,6 @@ def _percent(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 2)
 
 
-def score_folder(dataset: str, root: str, folder: str, prefix: str | None = None) -> Scores:
-    """Scores of one tracker's results folder against a dataset's ground truth."""
-    predictions, truths = _predictions_and_truths(dataset, root, folder, prefix)
-    return score_results(predictions, truths, PROTOCOLS[dataset])
-
-
-def score_sequences(dataset: str, root: str, folder: str, prefix: str | None = None) -> dict[str, Scores]:
-    """Scores of each sequence alone: where a tracker wins or loses, not just on average."""
-    predictions, truths = _predictions_and_truths(dataset, root, folder, prefix)
-    return {
-        name: score_results({name: predictions[name]}, {name: truths[name]}, PROTOCOLS[dataset]) for name in truths
-    }
-
-
-def _predictions_and_truths(dataset: str, root: str, folder: str, prefix: str | None):
-    protocol = PROTOCOLS[dataset]
-    sequences = read_dataset(dataset, root, frames=False)
-    predictions = read_results(folder, [s.name for s in sequences], prefix, protocol.inclusive_corners)
-    return predictions, {s.name: s.truths() for s in sequences}
-
-
 def _table(dataset: str, results: dict[str, Scores]) -> str:
     pr, sr = ("MPR", "MSR") if PROTOCOLS[dataset].best_of_modalities else ("PR", "SR")
     width = max(len("tracker"), *(len(name) for name in results))
@@ -63,13 +42,22 @@ def _sequence_table(per_tracker: dict[str, dict[str, Scores]]) -> str:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """Score one or several trackers' result folders side by side."""
+    """Score one or several trackers' result folders side by side (the ground truth read once)."""
+    protocol = PROTOCOLS[args.dataset]
+    truths = {s.name: s.truths() for s in read_dataset(args.dataset, args.root, frames=False)}
     results: dict[str, Scores] = {}
+    per_tracker: dict[str, dict[str, Scores]] = {}
     for folder in args.results:
         name = Path(folder).resolve().name
         if name in results:
             raise ValueError(f"two results folders are named {name!r}")
-        results[name] = score_folder(args.dataset, args.root, folder, args.prefix)
+        predictions = read_results(folder, list(truths), args.prefix, protocol.inclusive_corners)
+        results[name] = score_results(predictions, truths, protocol)
+        if args.per_sequence:  # each sequence alone: where a tracker wins or loses, not just on average
+            per_tracker[name] = {
+                sequence: score_results({sequence: predictions[sequence]}, {sequence: truths[sequence]}, protocol)
+                for sequence in truths
+            }
     if args.json:
         for name, s in results.items():
             scores = {"pr": _percent(s.pr), "npr": _percent(s.npr), "sr": _percent(s.sr)}
@@ -77,10 +65,6 @@ def evaluate(args: argparse.Namespace) -> int:
     else:
         print(_table(args.dataset, results))
     if args.per_sequence:
-        per_tracker = {
-            Path(folder).resolve().name: score_sequences(args.dataset, args.root, folder, args.prefix)
-            for folder in args.results
-        }
         print(_sequence_table(per_tracker))
     if args.plot:
         from .eval.plots import plot_scores
