@@ -18,10 +18,8 @@ rgbt-track evaluate --per-sequence --dataset lasher --root "$OUT/synth" --plot "
   "${TRACKERS[@]/#/$OUT/synth_results/}"
 
 if [ -d "$SHARED" ]; then
-  for sequence in "$SHARED"/*/; do
-    for tracker in "${TRACKERS[@]}"; do
-      rgbt-track run --model "$tracker" --sequence "$sequence" --out "$OUT/shared_results/$tracker"
-    done
+  for tracker in "${TRACKERS[@]}"; do
+    rgbt-track run --model "$tracker" --dataset otb --root "$SHARED" --out "$OUT/shared_results/$tracker"
   done
   rgbt-track evaluate --per-sequence --dataset otb --root "$SHARED" --plot "$OUT/shared_plots" \
     "${TRACKERS[@]/#/$OUT/shared_results/}"
