@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from torch import nn
@@ -29,10 +30,10 @@ def shipped_weights(config: dict) -> Path | None:
     return path
 
 
-def _packaged(model: nn.Module):
+def _packaged(model: nn.Module) -> Callable[[str], bool]:
     """Keys whose weights the model took from an installed package: a checkpoint may omit them."""
     prefixes = tuple(getattr(model, "packaged_prefixes", ()))
-    return lambda key: key.startswith(prefixes) if prefixes else False
+    return lambda key: key.startswith(prefixes)
 
 
 def load_model(
