@@ -22,7 +22,7 @@ def track_sequence(tracker: RGBTTracker, sequence: SyntheticSequence) -> np.ndar
     tracker.initialize(sequence.rgb[0], sequence.thermal[0], sequence.boxes[0])
     boxes = [sequence.boxes[0]]
     for rgb, thermal in zip(sequence.rgb[1:], sequence.thermal[1:]):
-        boxes.append(tracker.track(rgb, thermal)[0])
+        boxes.append(tracker.track(rgb, thermal).box)
     return np.array(boxes)
 
 
@@ -59,7 +59,7 @@ def test_confidence_drops_and_state_turns_lost_when_the_target_vanishes(trained_
     assert state is TrackState.TRACKING and seen > 0.3
     blank_rgb = np.full_like(sequence.rgb[2], 128)
     blank_thermal = np.full_like(sequence.thermal[2], 20000)
-    confidences = [tracker.track(blank_rgb, blank_thermal)[1] for _ in range(3)]
+    confidences = [tracker.track(blank_rgb, blank_thermal).confidence for _ in range(3)]
     assert max(confidences) < seen
     assert tracker.frames_since_seen >= 1
 

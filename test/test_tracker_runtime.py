@@ -192,7 +192,7 @@ def test_lost_threshold_is_configurable():
     model = FakeModel(cell=(7, 7), peaks=(0.9,))
     tracker = RGBTTracker(model, TrackerConfig(lost_threshold=0.95))
     tracker.initialize(*_frames(), (140, 100, 40, 40))
-    assert tracker.track(*_frames())[2] is TrackState.LOST
+    assert tracker.track(*_frames()).state is TrackState.LOST
 
 
 def _step_thermal(height: int, width: int, step_col: int) -> np.ndarray:

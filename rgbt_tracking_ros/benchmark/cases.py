@@ -139,6 +139,6 @@ def box_agreement(model: nn.Module, device: torch.device, precision: str, execut
         tracker = RGBTTracker(model, config)
         frames = _frame_pairs(sequence)
         tracker.initialize(*frames[0], sequence.boxes[0])
-        runs.append(np.array([tracker.track(*frame)[0] for frame in frames[1:]]))
+        runs.append(np.array([tracker.track(*frame).box for frame in frames[1:]]))
     ious = iou_xywh(runs[0], runs[1])
     return {"mean_iou": float(ious.mean()), "min_iou": float(ious.min()), "frames": len(ious)}

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from ..tracker.preprocess import align_thermal, thermal_to_rgb8, to_rgb_uint8
-from ..tracker.tracker import TrackState
+from ..tracker.result import TrackState
 
 PEERS = {"csrt-rgb": "rgb", "csrt-thermal": "thermal"}
 

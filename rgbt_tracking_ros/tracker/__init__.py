@@ -15,10 +15,12 @@ from rgbt_tracking_ros.tracker.preprocess import (
     to_rgb_uint8,
     to_tensor,
 )
-from rgbt_tracking_ros.tracker.tracker import RGBTTracker, TrackerConfig, TrackState
+from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
+from rgbt_tracking_ros.tracker.tracker import RGBTTracker, TrackerConfig
 
 __all__ = [
     "RGBTTracker",
+    "TrackResult",
     "TrackState",
     "TrackerConfig",
     "align_thermal",

@@ -5,7 +5,6 @@ It runs the official OSTrack-style inference of AINet (one fixed template) and D
 """
 from __future__ import annotations
 
-import enum
 from collections import deque
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from rgbt_tracking_ros.tracker.geometry import (
     map_box_back,
     validate_box,
 )
+from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
 from rgbt_tracking_ros.tracker.preprocess import (
     align_thermal,
     check_homography,
@@ -55,11 +55,6 @@ class TrackerConfig:
     thermal_mode: str = "minmax"
     thermal_range: tuple[float, float] | None = None
     homography: np.ndarray | None = None  # thermal pixel -> RGB pixel; None = resize
-
-
-class TrackState(enum.Enum):
-    TRACKING = "tracking"
-    LOST = "lost"
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -162,8 +157,8 @@ class RGBTTracker:
         self._memory.append(template)
         self._box = box
 
-    def track(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, float, TrackState]:
-        """Locate the target in the next frame pair: (box_xywh, confidence, state)."""
+    def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult:
+        """Locate the target in the next frame pair."""
         if self._box is None:
             raise RuntimeError("track() called before initialize()")
         rgb, thermal = self._prepare(rgb, thermal)
@@ -191,7 +186,13 @@ class RGBTTracker:
         self._box = box
         self._age += 1
         self._frames_since_seen = self._frames_since_seen + 1 if lost else 0
-        return box.copy(), confidence, TrackState.LOST if lost else TrackState.TRACKING
+        return TrackResult(
+            box.copy(),
+            confidence,
+            TrackState.LOST if lost else TrackState.TRACKING,
+            self._frames_since_seen,
+            "confidence below lost_threshold" if lost else "",
+        )
 
     def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Check both frames and put the thermal one onto the RGB grid as 8-bit 3-channel."""
