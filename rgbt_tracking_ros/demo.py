@@ -19,7 +19,7 @@ import numpy as np
 
 from .bag_cli import read_sequence
 from .bags.evaluate import Topics, evaluate_bag, score_tracked, valid_box
-from .bags.messages import TRACKED_OBJECT, header_stamp
+from .bags.messages import TRACKED_OBJECT, decode_image, header_stamp
 from .bags.read import ImagePairs, read_ground_truth
 from .bags.score import read_outputs, score_recording
 from .bags.write import BagOptions, write_recording, write_sequence_bag
@@ -29,7 +29,6 @@ from .eval.metrics import Scores
 from .eval.plots import plot_scores
 from .eval.runner import make_tracker
 from .node_cli import ROS_MISSING
-from .ros.conversions import image_to_numpy
 from .sync import PairingConfig
 from .visualize import annotate
 
@@ -60,7 +59,7 @@ def prepare_bag(args: argparse.Namespace, out: Path) -> Path:
     if sequence.single_modality:
         print(f"{sequence.name} has one image stream: it is fed to both the RGB and the thermal input")
     bag = out / "recording"
-    write_sequence_bag(sequence, bag, BagOptions(rate=args.fps), overwrite=True)
+    write_sequence_bag(sequence, bag, BagOptions(rate=args.fps, compressed=False), overwrite=True)  # the node's raw transport
     return bag
 
 
@@ -128,8 +127,8 @@ def write_video(bag: Path, held: HeldOutputs, truth: dict[int, np.ndarray], path
     writer = None
     for pair in ImagePairs(bag, TOPICS.rgb, TOPICS.thermal, PairingConfig()):
         stamp = header_stamp(pair.rgb)
-        rgb = image_to_numpy(pair.rgb)
-        thermal = align_thermal(thermal_to_rgb8(image_to_numpy(pair.thermal)), rgb.shape)
+        rgb = decode_image(pair.rgb, "rgb")
+        thermal = align_thermal(thermal_to_rgb8(decode_image(pair.thermal)), rgb.shape)
         box, fresh = held.at(stamp)
         frame = annotate(rgb, thermal, box, "node output" if fresh else "node busy: last output", truth=truth.get(stamp))
         if writer is None:
