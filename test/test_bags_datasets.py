@@ -200,3 +200,24 @@ def test_bag_recorded_elsewhere(tmp_path: Path, capsys) -> None:
     assert main(["bag", "evaluate", str(tmp_path / "bare"), "--model", "csrt-rgb", "-q",
                  "--rgb-topic", "/camera/color/image_raw", "--thermal-topic", "/flir/image_raw"]) == 2
     assert "/ground_truth" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_compressed_thermal_round_trip_through_cdr(depth: int) -> None:
+    """16-bit (and 8-bit) PNG thermal survives CDR and decodes exactly, as rosbags and, where
+    installed, rclpy messages (what the node's compressed transport receives)."""
+    from rgbt_tracking_ros.ros.conversions import compressed_to_numpy
+
+    thermal = _thermal(_boxes(1)[0], 0, depth)
+    store = typestore()
+    fmt = "mono16; png compressed mono16" if depth == 16 else "mono8; png compressed mono8"
+    raw = store.serialize_cdr(compressed_image_message(encode_image(thermal, "png"), fmt, 5, "f"), COMPRESSED_IMAGE)
+    decoded = compressed_to_numpy(store.deserialize_cdr(raw, COMPRESSED_IMAGE))
+    assert decoded.dtype == thermal.dtype and np.array_equal(decoded, thermal)
+    try:
+        from rclpy.serialization import deserialize_message
+        from sensor_msgs.msg import CompressedImage
+    except ImportError:
+        return
+    msg = deserialize_message(bytes(raw), CompressedImage)
+    assert msg.format == fmt and np.array_equal(compressed_to_numpy(msg), thermal)
