@@ -109,7 +109,7 @@ def evaluate(args: argparse.Namespace) -> int:
         pr, sr = ("MPR", "MSR") if PROTOCOLS[result.protocol].best_of_modalities else ("PR", "SR")
         npr = "" if s.npr is None else f"NPR {100 * s.npr:.1f}  "
         print(f"{result.name}: {pr} {100 * s.pr:.1f}  {npr}{sr} {100 * s.sr:.1f}  over {s.frames} frames "
-              f"with ground truth ({result.protocol} protocol); "
+              f"with ground truth, {result.protocol} protocol "
               f"({result.pairs} pairs of {result.received_rgb} RGB and {result.received_thermal} thermal frames; "
               f"{result.unpaired_truth_frames} ground-truth frames unpaired), {result.run.fps:.1f} FPS")
         if args.out:
@@ -145,9 +145,8 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def _add_topics(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rgb-topic", default="/rgb/image",
-                        help="RGB camera topic: raw Image, or CompressedImage there or on <topic>/compressed")
-    parser.add_argument("--thermal-topic", default="/thermal/image", help="thermal camera topic, as --rgb-topic")
+    parser.add_argument("--rgb-topic", default="/rgb/image")
+    parser.add_argument("--thermal-topic", default="/thermal/image")
     parser.add_argument("--ground-truth-topic", default="/ground_truth")
     parser.add_argument("--infrared-ground-truth-topic", default="/ground_truth/infrared",
                         help="the thermal modality's own ground truth (RGBT234, GTOT, VTUAV score against both)")
@@ -167,6 +166,8 @@ def _add_pairing(parser: argparse.ArgumentParser) -> None:
 
 def add_bag_parser(commands) -> None:
     bag = commands.add_parser("bag", help="rosbag2 tools: from-sequence, evaluate, score, replay")
+    bag.epilog = ("Camera topics are base topics: raw sensor_msgs/Image there, or sensor_msgs/CompressedImage "
+                  "there or on <topic>/compressed (image_transport).")
     sub = bag.add_subparsers(dest="bag_command", required=True)
 
     parser = sub.add_parser("from-sequence", help="write a dataset sequence into a rosbag2")
