@@ -19,8 +19,8 @@ import numpy as np
 
 from .bag_cli import read_sequence
 from .bags.evaluate import Topics, evaluate_bag, score_tracked, valid_box
-from .bags.messages import TRACKED_OBJECT, decode_image, header_stamp
-from .bags.read import ImagePairs, read_ground_truth
+from .bags.messages import COMPRESSED_IMAGE, TRACKED_OBJECT, decode_image, header_stamp
+from .bags.read import ImagePairs, image_topic, open_bag, read_ground_truth
 from .bags.score import read_outputs, score_recording
 from .bags.write import BagOptions, write_recording, write_sequence_bag
 from .defaults import DEFAULT_MODEL
@@ -59,7 +59,7 @@ def prepare_bag(args: argparse.Namespace, out: Path) -> Path:
     if sequence.single_modality:
         print(f"{sequence.name} has one image stream: it is fed to both the RGB and the thermal input")
     bag = out / "recording"
-    write_sequence_bag(sequence, bag, BagOptions(rate=args.fps, compressed=False), overwrite=True)  # the node's raw transport
+    write_sequence_bag(sequence, bag, BagOptions(rate=args.fps), overwrite=True)  # compressed, as robots record
     return bag
 
 
@@ -86,8 +86,15 @@ def track_live(args: argparse.Namespace, bag: Path, truth: dict[int, np.ndarray]
         "-p", f"model:={args.model}", "-p", f"checkpoint:={args.checkpoint or ''}",
         "-p", f"device:={args.device}", "-p", f"initial_box:=[{box}]",
     ]
+    with open_bag(bag) as reader:  # raw or compressed (<topic>/compressed): the node's transport follows
+        topics = [image_topic(reader, TOPICS.rgb), image_topic(reader, TOPICS.thermal)]
+        kinds = {c.topic: c.msgtype for c in reader.connections}
+    for camera, topic in zip(("rgb", "thermal"), topics):
+        node_args += ["-p", f"{camera}_transport:={'compressed' if kinds[topic] == COMPRESSED_IMAGE else 'raw'}"]
+        if kinds[topic] == COMPRESSED_IMAGE and not topic.endswith("/compressed"):
+            raise ValueError(f"{bag}: compressed images on {topic}; the node subscribes to <topic>/compressed")
     print(f"replaying {bag} in real time to the tracker node ({args.model} on {args.device})")
-    run = run_node_on_bag(bag, node_args, out / "node.log", [TOPICS.rgb, TOPICS.thermal], OUTPUT_TOPIC, args.rate)
+    run = run_node_on_bag(bag, node_args, out / "node.log", topics, OUTPUT_TOPIC, args.rate)
     recording = write_recording(out / "tracked", OUTPUT_TOPIC, TRACKED_OBJECT, run.outputs)
     rate = len(run.outputs) / max(run.seconds, 1e-9)
     print(f"published {run.published} images in {run.seconds:.1f} s; the node answered {len(run.outputs)} pairs "
@@ -156,7 +163,7 @@ def demo(args: argparse.Namespace) -> int:
     live = score_recording(recording, bag, OUTPUT_TOPIC)
     held_outputs = HeldOutputs(read_outputs(recording, OUTPUT_TOPIC))
     held = score_held(held_outputs, truth)
-    csrt = evaluate_bag(bag, lambda: make_tracker("csrt-rgb")).scores
+    csrt = evaluate_bag(bag, lambda: make_tracker("csrt-rgb"), protocol="otb").scores  # as the node rows
     print(f"\n{'scores (OTB protocol, %)':<28} {'PR':>6} {'NPR':>6} {'SR':>6}")
     print(_row(f"{args.model} node, live", held, "every frame: the node's latest box at that frame"))
     print(_row(f"{args.model} node, answered", live.scores,
