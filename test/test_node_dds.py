@@ -323,11 +323,13 @@ def test_node_follows_the_target_with_the_rgb_header(session, trained_checkpoint
     messages = [m for _, m in s.tracked]
     assert messages, f"no tracked_object messages; {s.describe()}"
     assert messages[0].state == NEW
-    # The cameras stopped at the end: one STOPPED event (stamped now) closes the stream.
-    stopped = [i for i, m in enumerate(messages) if m.state == STOPPED]
-    assert stopped == [len(messages) - 1] and messages[-1].header.frame_id == RGB_FRAME_ID
-    messages = messages[:-1]
+    # The cameras stopped at the end: one LOST event (stamped now) closes the stream, saying why.
     frames = camera.frames()
+    last = messages[-1]
+    assert last.state == LOST and "sent no image" in last.reason, (last.state, last.reason)
+    assert last.header.frame_id == RGB_FRAME_ID and _stamp_ns(last.header.stamp) not in frames
+    assert not any(m.state == STOPPED for m in messages)
+    messages = messages[:-1]
     for msg in messages:  # every output for an image pair carries that RGB image's header
         assert msg.header.frame_id == RGB_FRAME_ID
         assert _stamp_ns(msg.header.stamp) in frames, "stamp of no published RGB image"

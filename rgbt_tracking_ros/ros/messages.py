@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from rgbt_tracking_ros.ros.conversions import numpy_to_image
-from rgbt_tracking_ros.ros.session import Outcome, State
+from rgbt_tracking_ros.runtime.session import Outcome, State
 from rgbt_tracking_ros.tracker import align_thermal, thermal_to_rgb8
 from rgbt_tracking_ros.visualize import annotate
 
@@ -37,7 +37,7 @@ def duration(ns: int) -> Any:
 
 def tracked_object(header: Any, target_id: str, state: State, box: Sequence[float] | None,
                    confidence: float = 0.0, age: int = 0, frames_since_seen: int = 0,
-                   pair_dt_ns: int = 0) -> Any:
+                   pair_dt_ns: int = 0, reason: str = "") -> Any:
     """A TrackedObject; the header is copied as given (the RGB image's)."""
     from rgbt_tracking_ros.msg import TrackedObject
 
@@ -51,22 +51,23 @@ def tracked_object(header: Any, target_id: str, state: State, box: Sequence[floa
     msg.age = int(age)
     msg.frames_since_seen = int(frames_since_seen)
     msg.pair_dt = duration(pair_dt_ns)
+    msg.reason = reason
     return msg
 
 
 def outcome_message(outcome: Outcome) -> Any:
     return tracked_object(outcome.frames.header, outcome.target_id, outcome.state, outcome.box,
                           outcome.confidence, outcome.age, outcome.frames_since_seen,
-                          outcome.frames.pair_dt_ns)
+                          outcome.frames.pair_dt_ns, outcome.reason)
 
 
 def detection_array(outcome: Outcome) -> Any:
-    """vision_msgs/Detection2DArray with the tracked box (empty while STOPPED)."""
+    """vision_msgs/Detection2DArray with the tracked box (empty unless NEW or TRACKING)."""
     from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
     array = Detection2DArray()
     array.header = outcome.frames.header
-    if outcome.state is State.STOPPED or outcome.box is None:
+    if outcome.state in (State.STOPPED, State.ERROR, State.LOST) or outcome.box is None:
         return array
     x, y, w, h = (float(v) for v in outcome.box)
     detection = Detection2D()
@@ -93,7 +94,8 @@ def annotated_image(outcome: Outcome, thermal_mode: str,
                             frames.rgb.shape, homography)
     label = f"{outcome.target_id} {outcome.state.name} {outcome.confidence:.2f}"
     box = None if outcome.state is State.STOPPED else outcome.box
-    bgr = annotate(frames.rgb, thermal, box, label, lost=outcome.state is State.LOST)
+    bgr = annotate(frames.rgb, thermal, box, label,
+                   lost=outcome.state in (State.LOST, State.ERROR))
     return numpy_to_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), "rgb8", header=frames.header)
 
 
