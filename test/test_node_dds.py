@@ -576,6 +576,12 @@ def test_lifecycle_over_services_with_a_bad_parameter_and_compressed_images(
     client = s.node.create_client(GetState, f"{s.ns}/rgbt_tracker/get_state")
     assert s.spin_until(client.service_is_ready, NODE_READY_S), s.describe()
     assert state() == "unconfigured"
+    # A transition invalid in this state is answered (failure), not left to time out.
+    asked = time.monotonic()
+    assert not change(Transition.TRANSITION_ACTIVATE)
+    assert time.monotonic() - asked < 10 and state() == "unconfigured"
+    assert s.spin_until(lambda: node.log_contains("is not valid in state 'unconfigured'"),
+                        WAIT_S)
     assert not change(Transition.TRANSITION_CONFIGURE)  # slop 5.0 is out of range
     assert state() == "unconfigured" and node.proc.poll() is None
     assert s.spin_until(lambda: node.log_contains("configure failed"), WAIT_S)
@@ -593,6 +599,28 @@ def test_lifecycle_over_services_with_a_bad_parameter_and_compressed_images(
     assert s.spin_until(lambda: sum(m.state == TRACKING for _, m in s.tracked) >= 3, WAIT_S), (
         s.describe())
 
+    # Live parameters take effect at once (and are logged); the others are refused while
+    # active, with the reason.
+    def set_parameter(name, value):
+        if isinstance(value, str):
+            pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        else:
+            pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+        return s.call(SetParameters, "rgbt_tracker/set_parameters", SetParameters.Request(
+            parameters=[Parameter(name=name, value=pv)])).results[0]
+
+    start = time.monotonic()
+    result = set_parameter("lost_threshold", 0.995)
+    assert result.successful, result.reason
+    assert s.spin_until(lambda: node.log_contains("parameter lost_threshold changed"), WAIT_S)
+    assert s.spin_until(lambda: sum("lost_threshold" in m.reason for m in s.messages_since(start))
+                        >= 3, WAIT_S), s.describe()
+    assert set_parameter("lost_threshold", 0.25).successful
+    result = set_parameter("model", "ainet_256")
+    assert not result.successful and "read at configure" in result.reason, result.reason
+    result = set_parameter("rgb_topic", "other/image")
+    assert not result.successful and "while active" in result.reason, result.reason
+
     assert change(Transition.TRANSITION_DEACTIVATE) and state() == "inactive"
     s.spin_for(0.5)
     start = time.monotonic()
@@ -601,10 +629,20 @@ def test_lifecycle_over_services_with_a_bad_parameter_and_compressed_images(
 
     start = time.monotonic()
     assert change(Transition.TRANSITION_ACTIVATE)
-    # initial_box applies again (the looping target may be elsewhere by now: TRACKING or LOST)
+    # The target is kept across deactivate/activate; after a pause longer than
+    # camera_timeout it is LOST, saying why (the target moved meanwhile).
     assert s.spin_until(lambda: len(s.messages_since(start)) >= 3, WAIT_S), s.describe()
-    assert [m.state for m in s.messages_since(start)][:1] == [NEW]
-    assert {m.state for m in s.messages_since(start)[1:]} <= {TRACKING, LOST}
+    after = s.messages_since(start)
+    assert after[0].state == LOST and "no image pair for" in after[0].reason, [
+        (m.state, m.reason) for m in after]
+    assert {m.state for m in after} == {LOST} and {m.target_id for m in after} == {"target"}
     assert change(Transition.TRANSITION_DEACTIVATE) and change(Transition.TRANSITION_CLEANUP)
     assert state() == "unconfigured" and camera.proc.poll() is None
+    # Lifecycle shutdown ends the process (before: finalized, and the process kept running).
+    assert change(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+    try:
+        code = node.proc.wait(timeout=STOP_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the node kept running after lifecycle shutdown; {node.describe()}")
+    assert code == 0, node.describe()
     _assert_clean_exit(s)
