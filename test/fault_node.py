@@ -1,7 +1,7 @@
 """The tracker node with a fault injected into the tracker, for the DDS tests (a separate
 process, as a user runs the node): ``python test/fault_node.py FAULT -- --ros-args ...``.
 
-FAULT: ``raise`` (track() raises on every frame), ``slow:SECONDS`` (track() takes that long),
+FAULT: ``raise`` (track() raises on every frame after the warm-up), ``slow:SECONDS`` (track() takes that long),
 ``init-fails-width:W`` (initialize() raises for boxes W pixels wide).
 """
 from __future__ import annotations
@@ -18,7 +18,12 @@ def main() -> int:
 
     track, initialize = RGBTTracker.track, RGBTTracker.initialize
     if fault == "raise":
+        calls = []
+
         def broken(self, rgb, thermal):
+            calls.append(1)
+            if len(calls) == 1:  # the warm-up at configure
+                return track(self, rgb, thermal)
             raise RuntimeError("injected model failure")
         RGBTTracker.track = broken
     elif fault.startswith("slow:"):

@@ -646,3 +646,87 @@ def test_lifecycle_over_services_with_a_bad_parameter_and_compressed_images(
         pytest.fail(f"the node kept running after lifecycle shutdown; {node.describe()}")
     assert code == 0, node.describe()
     _assert_clean_exit(s)
+
+
+def test_model_failures_are_published_as_error_with_the_reason(session, trained_checkpoint,
+                                                               truth):
+    s = session
+    node = s.start_node(fault="raise", **_node_params(trained_checkpoint,
+                                                      initial_box=truth[0].tolist(),
+                                                      diagnostics_period=0.5))
+    s.wait_until_active()
+    camera = s.start_camera("--frames", "30", "--rate", "10", "--hold-first", "0.5")
+    assert s.spin_until(lambda: sum(m.state == ERROR for _, m in s.tracked) >= 5, WAIT_S), (
+        s.describe())
+    errors = [m for _, m in s.tracked if m.state == ERROR]
+    assert all("model error: RuntimeError: injected model failure" in m.reason for m in errors)
+    assert errors[0].width > 0 and errors[0].target_id == "target"  # the last box, kept
+    assert s.spin_until(lambda: any(st.level == bytes([2]) and "model failed" in st.message
+                                    for st in s.statuses_since(0.0)), WAIT_S), s.describe()
+    assert node.log_contains("published as ERROR")
+    camera.proc.wait(timeout=60)
+    _assert_clean_exit(s)
+
+
+def test_a_slow_model_is_reported_on_diagnostics(session, trained_checkpoint, truth):
+    s = session
+    s.start_node(fault="slow:2.2", **_node_params(trained_checkpoint,
+                                                  initial_box=truth[0].tolist(),
+                                                  diagnostics_period=2.0,
+                                                  latency_budget=1.0))
+    s.wait_until_active()
+    s.start_camera("--frames", "90", "--rate", "10", "--hold-first", "0.5", "--loop",
+                   "--duration", "20")
+
+    def warned():
+        return [st for st in s.statuses_since(0.0) if st.level == bytes([1])
+                and "answered" in st.message]
+
+    assert s.spin_until(lambda: bool(warned()), 40), [
+        st.message for st in s.statuses_since(0.0)]
+    status = warned()[-1]
+    assert "too slow for the cameras" in status.message
+    values = _values(status)
+    assert int(values["answered_pairs"]) < int(values["offered_pairs"]) / 2, values
+    assert s.spin_until(lambda: any("latency_budget" in st.message
+                                    for st in s.statuses_since(0.0)), 30), [
+        st.message for st in s.statuses_since(0.0)]
+    _assert_clean_exit(s)
+
+
+def test_a_failed_initialisation_is_answered_and_names_the_active_target(
+        session, trained_checkpoint, truth):
+    s = session
+    s.start_node(fault="init-fails-width:77", **_node_params(trained_checkpoint,
+                                                             initial_box=truth[0].tolist(),
+                                                             target_id="first"))
+    s.wait_until_active()
+    s.start_camera("--frames", "90", "--rate", "10", "--loop", "--duration", "40")
+    assert s.spin_until(lambda: sum(m.state == TRACKING for _, m in s.tracked) >= 3, WAIT_S), (
+        s.describe())
+    request = SetTarget.Request(target_id="second")
+    request.x, request.y, request.width, request.height = 20.0, 20.0, 77.0, 40.0
+    response = s.call(SetTarget, "set_target", request)
+    assert not response.success, response.message
+    assert "injected initialisation failure" in response.message
+    assert "'first' stays active" in response.message
+    start = time.monotonic()
+    s.spin_for(1.5)
+    after = s.messages_since(start)
+    assert after and {m.target_id for m in after} == {"first"}
+    _assert_clean_exit(s)
+
+
+def test_without_cuda_fallback_fail_exits_at_once_naming_the_flag(session, trained_checkpoint):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    s = session
+    node = s.start_node(**{**_node_params(trained_checkpoint), "device": "cuda:0",
+                           "device_fallback": "fail"})
+    try:
+        code = node.proc.wait(timeout=NODE_READY_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the node sat unconfigured instead of exiting; {node.describe()}")
+    assert code == 1 and node.log_contains("device_fallback:=cpu"), node.describe()
