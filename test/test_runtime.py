@@ -371,3 +371,46 @@ def test_the_schema_matches_the_dataclass_and_says_when_each_value_applies():
     for name in ("model", "checkpoint", "device"):
         assert SPECS_BY_NAME[name].when == CONFIGURE, name
     assert all(spec.description for spec in SPECS)
+
+
+# ----------------------------------------------------------------------------- generated docs
+
+
+def test_docs_node_md_is_generated_from_the_schema_and_up_to_date():
+    from rgbt_tracking_ros.runtime import docs
+
+    committed = docs.DOC_PATH.read_text()
+    assert committed == docs.render(), (
+        "docs/node.md is stale: run python -m rgbt_tracking_ros.runtime.docs --write")
+    for spec in SPECS:
+        assert f"`{spec.name}`" in committed
+
+
+def test_rgbt_track_node_options_come_from_the_schema():
+    import argparse
+
+    from rgbt_tracking_ros import node_cli
+
+    parser = argparse.ArgumentParser()
+    node_cli.add_node_parser(parser.add_subparsers())
+    args = parser.parse_args(["node", "--device", "cpu", "--lost-threshold", "0.3",
+                              "--initial-box", "[1.0,2.0,30.0,40.0]", "-p", "slop:=0.01"])
+    argv = node_cli.settings_from_args(args).ros_arguments()
+    assert "device:=cpu" in argv and "lost_threshold:=0.3" in argv and "slop:=0.01" in argv
+    options = {a.dest for a in parser._subparsers._group_actions[0].choices["node"]._actions}
+    missing = [s.name for s in SPECS if f"param_{s.name}" not in options
+               and s.name not in node_cli._OWN_OPTIONS]
+    assert missing == []
+
+
+@pytest.mark.parametrize("platform", ["drone", "ground_robot"])
+def test_platform_files_pass_the_schema(platform):
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "config" / f"{platform}.yaml"
+    values = yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
+    assert set(values) <= set(SPECS_BY_NAME), set(values) - set(SPECS_BY_NAME)
+    params, _ = parse_parameters(values)  # raises listing every problem
+    assert params.device_fallback in ("cpu", "fail")
