@@ -1,10 +1,14 @@
 """Track a bag in process and score it against the bag's ground truth (`rgbt-track bag evaluate`).
 
-Deterministic: frames are paired by the node's `StampPairer` in receive order, the tracker is
-initialised on the first pair whose RGB frame has a valid ground-truth box, and every later
-pair is tracked. Scores follow the OTB convention (one ground truth, the first frame replaced
+Deterministic, and through the node's own runtime (rgbt_tracking_ros/runtime): frames go in
+receive order to the same pairing, stream-continuity checks and tracking session as in the
+node, the target is set (as a set_target request) on the first pair whose RGB frame has a
+valid ground-truth box, and every later pair is tracked, so states follow the node's rules
+(e.g. stamps going back or a gap longer than camera_timeout make the target LOST, holding
+its last box). Scores follow the OTB convention (one ground truth, the first frame replaced
 by the ground truth) over the tracked frames that have ground truth, so a bag without jitter,
-offset or rate difference scores exactly as `rgbt-track run` + `evaluate` on its sequence.
+offset, gaps or rate difference scores exactly as `rgbt-track run` + `evaluate` on its
+sequence.
 """
 from __future__ import annotations
 
@@ -19,10 +23,13 @@ import yaml
 
 from ..eval.metrics import Scores, score_results
 from ..eval.runner import SequenceRun, Tracker
-from ..ros.conversions import image_to_numpy
+from ..ros.conversions import ImageConversionError, image_to_numpy
+from ..runtime.parameters import NodeParameters, parse_parameters
 from ..sync import PairingConfig
 from .messages import header_stamp
-from .read import ImagePairs, read_ground_truth
+from .read import connections, messages, open_bag, read_ground_truth
+
+_FLUSH_GAP_NS = 10 * 1_000_000_000  # as bags/read.py's ImagePairs settles the last frames
 
 PROTOCOL = "otb"
 
@@ -70,44 +77,100 @@ def bag_name(path: str | os.PathLike) -> str:
     return custom.get("rgbt_tracking_ros.sequence") or Path(path).resolve().name
 
 
+def runtime_parameters(config: PairingConfig, **values: object) -> NodeParameters:
+    """The node's parameters (defaults) with this pairing config and any other values."""
+    params, _ = parse_parameters({
+        "slop": config.slop, "queue_size": config.queue_size, "rgb_offset": config.rgb_offset,
+        "thermal_offset": config.thermal_offset,
+        "jump_back_tolerance": config.jump_back_tolerance, **values})
+    return params
+
+
 def evaluate_bag(
     path: str | os.PathLike,
     make_tracker: Callable[[], Tracker],
     config: PairingConfig = PairingConfig(),
     topics: Topics = Topics(),
     on_pair: Callable[[], None] | None = None,
+    params: NodeParameters | None = None,
 ) -> BagEvaluation:
-    """Pair, track and score one bag."""
+    """Pair, track and score one bag with the node's runtime (params: the node's parameters;
+    default: its defaults with `config`'s pairing)."""
+    from ..runtime.core import ImageFrame, TrackingRuntime
+    from ..runtime.inputs import camera_image
+    from ..runtime.session import State, TargetRequest
+
     truth = read_ground_truth(path, topics.ground_truth)
-    pairs = ImagePairs(path, topics.rgb, topics.thermal, config)
-    tracker: Tracker | None = None
+    params = params or runtime_parameters(config)
+    tracker = make_tracker()
+    pairs: list = []
+    runtime = TrackingRuntime(tracker, params, sink=pairs.append)
+    received = {"rgb": 0, "thermal": 0}
+    started = False
     stamps, boxes, confidences, seconds = [], [], [], []
-    for pair in pairs:
-        stamp = header_stamp(pair.rgb)
-        if tracker is None and not valid_box(truth.get(stamp, np.full(4, np.nan))):
-            continue
-        rgb, thermal = image_to_numpy(pair.rgb), image_to_numpy(pair.thermal)
-        start = time.perf_counter()
-        if tracker is None:
-            tracker = make_tracker()
-            box, confidence = truth[stamp], 1.0
-            tracker.initialize(rgb, thermal, box)
-        else:
-            box, confidence, _ = tracker.track(rgb, thermal)
-        seconds.append(time.perf_counter() - start)
+
+    paired = 0
+
+    def track(frames_list: list) -> None:
+        nonlocal started, paired
+        paired += len(frames_list)
+        for frames in frames_list:
+            stamp = frames.rgb_stamp_ns
+            if not started:
+                box = truth.get(stamp, np.full(4, np.nan))
+                if not valid_box(box):
+                    continue
+                request = runtime.request_target(box, "ground truth", "ground truth", stamp)
+                if not isinstance(request, TargetRequest):
+                    continue
+                result = runtime.step(None)
+                if not request.success:
+                    continue
+                started = True
+                outcome = result.outcomes[0]
+                record(stamp, truth[stamp], 1.0, outcome.inference_s)
+                continue
+            outcomes = [o for o in runtime.step(frames).outcomes if o.frames is frames]
+            if not outcomes or outcomes[-1].state is State.STOPPED:
+                continue
+            outcome = outcomes[-1]
+            box = outcome.box if outcome.box is not None else np.full(4, np.nan)
+            record(stamp, box, outcome.confidence, outcome.inference_s)
+
+    def record(stamp: int, box, confidence: float, elapsed: float) -> None:
+        seconds.append(elapsed)
         stamps.append(stamp)
         boxes.append(np.asarray(box, dtype=np.float64))
         confidences.append(float(confidence))
         if on_pair is not None:
             on_pair()
-    if tracker is None:
+
+    newest = 0
+    with open_bag(path) as reader:
+        conns = connections(reader, topics.rgb) + connections(reader, topics.thermal)
+        for topic, _, msg in messages(reader, conns):
+            camera = "rgb" if topic == topics.rgb else "thermal"
+            received[camera] += 1
+            stamp = header_stamp(msg)
+            newest = max(newest, stamp)
+            try:
+                image = camera_image(camera, image_to_numpy(msg))
+            except ImageConversionError as error:
+                runtime.unusable(camera, str(error))
+                continue
+            runtime.image(camera, ImageFrame(msg.header, image, stamp))
+            track(pairs)
+            pairs.clear()
+    end = newest + _FLUSH_GAP_NS + round(2e9 * (abs(config.rgb_offset) + abs(config.thermal_offset)))
+    runtime.flush(end)
+    track(pairs)
+    if not started:
         raise ValueError(f"no RGB-thermal pair of {path} has a valid ground-truth box to start from")
     name = bag_name(path)
     run = SequenceRun(name, np.array(boxes), np.array(confidences), np.array(seconds))
     stamp_array = np.array(stamps, dtype=np.int64)
     scores = score_tracked(name, stamp_array, run.boxes, truth)
-    return BagEvaluation(name, run, stamp_array, truth, pairs.received["rgb"], pairs.received["thermal"],
-                         pairs.pairs, scores)
+    return BagEvaluation(name, run, stamp_array, truth, received["rgb"], received["thermal"], paired, scores)
 
 
 def score_tracked(name: str, stamps: np.ndarray, boxes: np.ndarray, truth: dict[int, np.ndarray]) -> Scores:

@@ -27,6 +27,7 @@ from rgbt_tracking_ros.ros.conversions import (
 )
 from rgbt_tracking_ros.ros.parameters import NodeParameters
 from rgbt_tracking_ros.runtime.core import ImageFrame, InputResult, TrackingRuntime, frames_of
+from rgbt_tracking_ros.runtime.inputs import rgb_array, thermal_array  # noqa: F401
 from rgbt_tracking_ros.sync import Pair, stamp_ns
 
 _LOG_PERIOD_S = 5.0  # throttle of repeated warnings
@@ -74,23 +75,6 @@ def image_qos(name: str, depth: int) -> Any:
 def _qos_fields(profile: Any) -> dict[str, Any]:
     return {"history": profile.history, "reliability": profile.reliability,
             "durability": profile.durability}
-
-
-def rgb_array(image: np.ndarray) -> np.ndarray:
-    """The tracker's RGB input: (H, W, 3) uint8; an 8-bit grey camera is repeated to 3 channels."""
-    if image.dtype != np.uint8:
-        raise ImageConversionError(f"the RGB camera sent {image.dtype} pixels; it needs 8-bit "
-                                   "colour (rgb8/bgr8/rgba8/bgra8) or mono8")
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    return image
-
-
-def thermal_array(image: np.ndarray) -> np.ndarray:
-    """The tracker takes uint8/uint16/float thermal frames: signed 16-bit becomes float32."""
-    if image.dtype == np.int16:
-        return image.astype(np.float32)
-    return image
 
 
 class Camera:

@@ -62,8 +62,12 @@ class TrackingRuntime:
 
     def __init__(self, tracker: Any, params: NodeParameters,
                  labels: dict[str, str] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sink: Callable[[Frames], Any] | None = None) -> None:
+        """sink receives every accepted pair; default: the worker's one-slot mailbox (the
+        newest pair wins). Offline evaluation passes list.append to track every pair."""
         self.params = params
+        self._sink = sink
         self._clock = clock
         self.labels = labels or {"rgb": "rgb camera", "thermal": "thermal camera"}
         self.session = TrackingSession(tracker, params.target_id)
@@ -107,6 +111,18 @@ class TrackingRuntime:
             self._accept(frames_of(pair), result)
         return result
 
+    def flush(self, end_ns: int) -> InputResult:
+        """End of a recording: settle the frames still waiting as if both cameras sent one
+        more frame at end_ns (the node would pair them on its next frames)."""
+        sentinel = ImageFrame(None, None, end_ns)
+        result = InputResult()
+        for camera in ("rgb", "thermal"):
+            pairs, _ = self.pairing.add(camera, end_ns, sentinel)
+            for pair in pairs:
+                if pair.rgb is not sentinel and pair.thermal is not sentinel:
+                    self._accept(frames_of(pair), result)
+        return result
+
     def unusable(self, camera: str, problem: str) -> None:
         """A frame that could not be converted: counted; it does not keep the camera alive."""
         self.cameras.arrived(camera, self._clock(), False, problem)
@@ -123,7 +139,7 @@ class TrackingRuntime:
             if why:
                 self._interrupt(why, result)
             self.history.append(frames)
-        self.mailbox.put(frames)
+        (self._sink or self.mailbox.put)(frames)
 
     def _interrupt(self, reason: str, result: InputResult) -> None:
         outcome = self.session.interrupt(reason)

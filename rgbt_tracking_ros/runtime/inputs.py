@@ -12,6 +12,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+import numpy as np
+
+from rgbt_tracking_ros.ros.conversions import ImageConversionError  # ROS-free module
 from rgbt_tracking_ros.sync import Pair, PairingConfig, StampPairer
 
 _NS = 1_000_000_000
@@ -35,6 +38,28 @@ class SilenceChange:
     back: list[str]
     reasons: dict[str, str]
     all_silent: list[str]
+
+
+def rgb_array(image: np.ndarray) -> np.ndarray:
+    """The tracker's RGB input: (H, W, 3) uint8; an 8-bit grey camera is repeated to 3 channels."""
+    if image.dtype != np.uint8:
+        raise ImageConversionError(f"the RGB camera sent {image.dtype} pixels; it needs 8-bit "
+                                   "colour (rgb8/bgr8/rgba8/bgra8) or mono8")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    return image
+
+
+def thermal_array(image: np.ndarray) -> np.ndarray:
+    """The tracker takes uint8/uint16/float thermal frames: signed 16-bit becomes float32."""
+    if image.dtype == np.int16:
+        return image.astype(np.float32)
+    return image
+
+
+def camera_image(camera: str, image: np.ndarray) -> np.ndarray:
+    """A converted message's pixels as the tracker takes them for that camera."""
+    return rgb_array(image) if camera == "rgb" else thermal_array(image)
 
 
 class CameraWatch:
