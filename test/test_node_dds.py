@@ -730,3 +730,27 @@ def test_without_cuda_fallback_fail_exits_at_once_naming_the_flag(session, train
     except subprocess.TimeoutExpired:
         pytest.fail(f"the node sat unconfigured instead of exiting; {node.describe()}")
     assert code == 1 and node.log_contains("device_fallback:=cpu"), node.describe()
+
+
+def test_qos_overrides_for_images_and_outputs(session, trained_checkpoint, truth):
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+
+    s = session
+    overrides = {
+        f"qos_overrides.{s.ns}/rgb/image.subscription.reliability": "reliable",
+        f"qos_overrides.{s.ns}/thermal/image.subscription.reliability": "reliable",
+        f"qos_overrides.{s.ns}/tracked_object.publisher.durability": "transient_local",
+    }
+    s.start_node(**_node_params(trained_checkpoint, initial_box=truth[0].tolist()), **overrides)
+    s.wait_until_active()
+    s.start_camera("--frames", "30", "--rate", "10", "--hold-first", "0.5", "--qos", "reliable")
+    assert s.spin_until(lambda: sum(m.state == TRACKING for _, m in s.tracked) >= 3, WAIT_S), (
+        s.describe())
+    for topic in ("rgb/image", "thermal/image"):
+        [info] = [i for i in s.node.get_subscriptions_info_by_topic(f"{s.ns}/{topic}")
+                  if i.node_name == "rgbt_tracker"]
+        assert info.qos_profile.reliability == ReliabilityPolicy.RELIABLE, topic
+    [info] = [i for i in s.node.get_publishers_info_by_topic(f"{s.ns}/tracked_object")
+              if i.node_name == "rgbt_tracker"]
+    assert info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
+    _assert_clean_exit(s)
