@@ -38,7 +38,7 @@ from rclpy.qos import QoSProfile
 from rgbt_tracking_ros.ros import messages
 from rgbt_tracking_ros.ros.device import DeviceError, resolve_device
 from rgbt_tracking_ros.ros.diagnostics import diagnostic_array
-from rgbt_tracking_ros.ros.pairing import PairingInput, create_pairing
+from rgbt_tracking_ros.ros.pairing import PairingInput, create_pairing, qos_overrides
 from rgbt_tracking_ros.ros.parameters import (
     ACTIVATE,
     CONFIGURE,
@@ -182,12 +182,11 @@ class RGBTTrackerNode(LifecycleNode):
 
     def _create_publishers(self) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos_overriding_options import QoSOverridingOptions
         from sensor_msgs.msg import Image
 
         from rgbt_tracking_ros.msg import TrackedObject
 
-        overrides = QoSOverridingOptions.with_default_policies()  # qos_overrides.<topic>.*
+        overrides = qos_overrides()  # qos_overrides.<topic>.publisher.*
         self._outputs = {
             "tracked": self.create_lifecycle_publisher(
                 TrackedObject, "tracked_object", QoSProfile(depth=10),

@@ -218,13 +218,22 @@ class OwnPairing(PairingInput):
             self.cameras["thermal"].resolved_topic)
 
 
-def _subscribe(node: Any, camera: Camera, callback: Callable[[Any], None], qos: Any,
-               group: Any) -> Any:
+def qos_overrides() -> Any:
+    """Options declaring qos_overrides.<topic>.{subscription,publisher}.<policy> parameters for
+    history, depth, reliability and durability (read-only: set them at start)."""
+    from rclpy.qos import QoSPolicyKind
     from rclpy.qos_overriding_options import QoSOverridingOptions
 
+    return QoSOverridingOptions(policy_kinds=(
+        QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY,
+        QoSPolicyKind.DURABILITY))
+
+
+def _subscribe(node: Any, camera: Camera, callback: Callable[[Any], None], qos: Any,
+               group: Any) -> Any:
     return node.create_subscription(
         camera.message_type(), camera.topic, callback, qos, callback_group=group,
-        qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        qos_overriding_options=qos_overrides())
 
 
 class MessageFiltersPairing(PairingInput):
@@ -245,14 +254,12 @@ class MessageFiltersPairing(PairingInput):
     def start(self) -> None:
         import message_filters
 
-        from rclpy.qos_overriding_options import QoSOverridingOptions
-
         for camera in self.cameras.values():
             try:
                 subscriber = message_filters.Subscriber(
                     self._node, camera.message_type(), camera.topic, qos_profile=self._qos,
                     callback_group=self._group,
-                    qos_overriding_options=QoSOverridingOptions.with_default_policies())
+                    qos_overriding_options=qos_overrides())
             except TypeError:  # an older message_filters passes no such options
                 subscriber = message_filters.Subscriber(
                     self._node, camera.message_type(), camera.topic, qos_profile=self._qos,
