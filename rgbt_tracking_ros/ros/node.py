@@ -50,7 +50,7 @@ from rgbt_tracking_ros.ros.parameters import (
     read_parameters,
 )
 from rgbt_tracking_ros.runtime.core import InputResult, TrackingRuntime
-from rgbt_tracking_ros.runtime.session import Outcome, State, StepResult, TargetRequest
+from rgbt_tracking_ros.runtime.session import Outcome, State, StepResult
 from rgbt_tracking_ros.sync import stamp_ns
 
 NODE_NAME = "rgbt_tracker"

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from rgbt_tracking_ros.ros.conversions import (
     ImageConversionError,
@@ -116,7 +115,7 @@ class Camera:
 
 
 class PairingInput(ABC):
-    """Subscribes both cameras and hands finished pairs (of ImageFrame) to on_pair."""
+    """Subscribes both cameras, converts their images and hands them to the runtime."""
 
     backend = ""
 
@@ -279,7 +278,7 @@ class MessageFiltersPairing(PairingInput):
 
     def _on_synchronized(self, rgb_msg: Any, thermal_msg: Any) -> None:
         # Runs under the synchronizer's lock: nothing may escape from here.
-        now = self._runtime.cameras
+        watch = self._runtime.cameras
         try:
             for camera, msg in (("rgb", rgb_msg), ("thermal", thermal_msg)):
                 try:
@@ -303,7 +302,7 @@ class MessageFiltersPairing(PairingInput):
             self._paired += 1
             self._last_dt = pair.dt
         for camera in ("rgb", "thermal"):
-            now.arrived(camera, time.monotonic(), True)
+            watch.arrived(camera, time.monotonic(), True)
         try:
             self._deliver(self._runtime.pair(frames_of(pair)))
         except Exception as error:  # noqa: BLE001 - see above
