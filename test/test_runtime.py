@@ -414,3 +414,26 @@ def test_platform_files_pass_the_schema(platform):
     assert set(values) <= set(SPECS_BY_NAME), set(values) - set(SPECS_BY_NAME)
     params, _ = parse_parameters(values)  # raises listing every problem
     assert params.device_fallback in ("cpu", "fail")
+
+
+def _detection(x, y, w, h, score, class_id="person"):
+    return SimpleNamespace(
+        bbox=SimpleNamespace(center=SimpleNamespace(position=SimpleNamespace(x=x, y=y)),
+                             size_x=w, size_y=h),
+        results=[SimpleNamespace(hypothesis=SimpleNamespace(class_id=class_id, score=score))])
+
+
+def test_clicks_and_detections_choose_their_box_in_the_runtime():
+    runtime, _, _ = runtime_with_target(click_box_size=[20.0, 10.0], detection_min_score=0.5)
+    plain = runtime.click(30.0, 20.0)
+    assert plain.box == (20.0, 15.0, 20.0, 10.0) and plain.source == "click"
+    array = SimpleNamespace(detections=[_detection(30, 20, 16, 16, 0.9)])
+    on_detection = runtime.click(30.0, 20.0, 0, array)
+    assert on_detection.box == (22.0, 12.0, 16.0, 16.0)
+    runtime.step(None)
+    assert runtime.detections(array, 0) is None  # tracking: detections are not used
+    runtime.session.interrupt("gap")
+    request = runtime.detections(array, 0)
+    assert request.source.startswith("detection (score 0.90)")
+    assert runtime.detections(SimpleNamespace(detections=[_detection(30, 20, 16, 16, 0.1)]),
+                              0) is None

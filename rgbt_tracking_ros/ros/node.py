@@ -527,38 +527,29 @@ class RGBTTrackerNode(LifecycleNode):
         return response
 
     def _on_click(self, msg: Any) -> None:
-        params = self._params
-        if params is None:
+        runtime = self._runtime
+        if runtime is None or self._pairing is None:
             return
         point = getattr(msg, "point", msg)
         stamp = getattr(getattr(msg, "header", None), "stamp", None)
-        box = None
-        detections = self._detections
-        if detections is not None:
-            box = messages.detection_at(detections, point.x, point.y, params.detection_class)
-        if box is None:
-            box = messages.centred_box(point.x, point.y, params.click_box_size)
-        ok, text = self._request_target(box, params.target_id, "click", stamp)
+        ns = stamp_ns(stamp.sec, stamp.nanosec) if stamp is not None else 0
+        request = runtime.click(point.x, point.y, ns, self._detections)
+        ok = not isinstance(request, str)
+        text = f"{request.source} target {request.target_id!r} queued" if ok else request
         self._report(ok, f"click at ({point.x:.0f}, {point.y:.0f}): {text}")
 
     def _on_detections(self, msg: Any) -> None:
-        params, runtime = self._params, self._runtime
-        if params is None or runtime is None:
+        runtime = self._runtime
+        if runtime is None or self._pairing is None:
             return
         self._detections = msg
-        if not runtime.session.accepts_detection():
-            return
-        best = messages.best_detection(msg, params.detection_min_score, params.detection_class)
-        if best is None:
-            return
-        box, score = best
-        status = runtime.session.status()
-        ok, text = self._request_target(box, status.target_id, f"detection (score {score:.2f})",
-                                        msg.header.stamp)
-        if ok:
-            self.get_logger().info(
-                f"re-initialising from a detection (score {score:.2f}) while "
-                f"{status.state.name}: {text}", throttle_duration_sec=1.0)
+        stamp = msg.header.stamp
+        request = runtime.detections(msg, stamp_ns(stamp.sec, stamp.nanosec))
+        if isinstance(request, str):
+            self.get_logger().warning(request, throttle_duration_sec=5.0)
+        elif request is not None:
+            self.get_logger().info(f"re-initialising from a {request.source}",
+                                   throttle_duration_sec=1.0)
 
     # ---------------------------------------------------------------- health
 

@@ -28,7 +28,13 @@ from rgbt_tracking_ros.runtime.session import (
     TargetRequest,
     TrackingSession,
 )
-from rgbt_tracking_ros.runtime.targets import FrameHistory, check_box, find_frames
+from rgbt_tracking_ros.runtime.targets import (
+    FrameHistory,
+    best_detection,
+    check_box,
+    click_box,
+    find_frames,
+)
 from rgbt_tracking_ros.sync import Pair
 
 _WORKER_POLL_S = 0.1
@@ -189,6 +195,26 @@ class TrackingRuntime:
         request = TargetRequest(values, target_id or self.params.target_id, source, frames)
         self.session.request(request)
         return request
+
+    def click(self, x: float, y: float, stamp_ns: int = 0,
+              detections: Any = None) -> TargetRequest | str:
+        """A click sets the target (the detection under it, else a click_box_size box)."""
+        p = self.params
+        box, source = click_box(x, y, p.click_box_size, detections, p.detection_class)
+        return self.request_target(box, p.target_id, source, stamp_ns)
+
+    def detections(self, array: Any, stamp_ns: int) -> TargetRequest | str | None:
+        """The best detection re-initialises while waiting for a target or LOST; None when
+        the array is not used (tracking, or no detection good enough)."""
+        if not self.session.accepts_detection():
+            return None
+        best = best_detection(array, self.params.detection_min_score,
+                              self.params.detection_class)
+        if best is None:
+            return None
+        box, score = best
+        return self.request_target(box, self.session.status().target_id,
+                                   f"detection (score {score:.2f})", stamp_ns)
 
     # ------------------------------------------------------------------ worker
 

@@ -1,4 +1,5 @@
-"""Which image pair a target request names, and whether its box can be tracked there.
+"""Which image pair a target request names, whether its box can be tracked there, and which
+box a click or a detection array yields.
 
 A request (set_target, a click, a detection) carries a stamp. It is applied to the held image
 pair with that RGB stamp (within slop, at least 1 ms), or to the newest pair when the stamp is
@@ -11,6 +12,9 @@ import math
 import threading
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from rgbt_tracking_ros.runtime.session import Frames
 
@@ -87,3 +91,72 @@ def check_box(box: Sequence[float], height: int, width: int,
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
         return None, f"box {list(values)} does not overlap the {width}x{height} image"
     return (x, y, w, h), ""
+
+
+# Click or detection: which box a target input yields. The detection readers work on any
+# objects with vision_msgs' fields (Humble+ and older layouts), so they need no ROS.
+
+
+def detection_box(detection: Any) -> np.ndarray:
+    """(x, y, w, h) of a vision_msgs Detection2D (Humble+ Pose2D centre, or the older x/y)."""
+    bbox = detection.bbox
+    centre = getattr(bbox.center, "position", bbox.center)
+    w, h = float(bbox.size_x), float(bbox.size_y)
+    return np.array([float(centre.x) - w / 2, float(centre.y) - h / 2, w, h])
+
+
+def _class_and_score(result: Any) -> tuple[str, float]:
+    hypothesis = getattr(result, "hypothesis", result)  # Humble+ nests it; older: flat id
+    class_id = getattr(hypothesis, "class_id", getattr(hypothesis, "id", ""))
+    return str(class_id), float(hypothesis.score)
+
+
+def detection_score(detection: Any, class_id: str = "") -> float | None:
+    """Best score among the detection's results of class_id (any class when empty)."""
+    scores = [score for name, score in map(_class_and_score, detection.results)
+              if not class_id or name == class_id]
+    return max(scores, default=None)
+
+
+def best_detection(array: Any, min_score: float,
+                   class_id: str = "") -> tuple[np.ndarray, float] | None:
+    """Box and score of the highest-scoring detection with score >= min_score, else None."""
+    best: tuple[np.ndarray, float] | None = None
+    for detection in array.detections:
+        score = detection_score(detection, class_id)
+        if score is None or not np.isfinite(score) or score < min_score:
+            continue
+        box = detection_box(detection)
+        if not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
+            continue
+        if best is None or score > best[1]:
+            best = (box, score)
+    return best
+
+
+def detection_at(array: Any, x: float, y: float, class_id: str = "") -> np.ndarray | None:
+    """The smallest detection box containing the point (x, y), else None."""
+    hits = []
+    for detection in array.detections:
+        if class_id and detection_score(detection, class_id) is None:
+            continue
+        box = detection_box(detection)
+        if box[0] <= x <= box[0] + box[2] and box[1] <= y <= box[1] + box[3]:
+            hits.append(box)
+    return min(hits, key=lambda b: b[2] * b[3], default=None)
+
+
+def centred_box(x: float, y: float, size: Sequence[float]) -> tuple[float, float, float, float]:
+    w, h = float(size[0]), float(size[1])
+    return (float(x) - w / 2, float(y) - h / 2, w, h)
+
+
+def click_box(x: float, y: float, size: Sequence[float], detections: Any = None,
+              class_id: str = "") -> tuple[tuple[float, ...], str]:
+    """The box a click sets: the smallest detection containing it, else a box of `size`
+    centred on it; with the source text."""
+    if detections is not None:
+        box = detection_at(detections, x, y, class_id)
+        if box is not None:
+            return tuple(float(v) for v in box), "click on a detection"
+    return centred_box(x, y, size), "click"
