@@ -219,7 +219,7 @@ def _write_recording(path: Path, outputs: list[tuple[int, np.ndarray, int]]) -> 
             msg = types[TRACKED_OBJECT](
                 header=header(stamp, "rgb_camera"), target_id="t", state=state,
                 x=float(box[0]), y=float(box[1]), width=float(box[2]), height=float(box[3]),
-                confidence=0.9, age=1, frames_since_seen=0,
+                confidence=0.9, age=1, frames_since_seen=0, reason="",
                 pair_dt=types["builtin_interfaces/msg/Duration"](sec=0, nanosec=0),
             )
             writer.write(conn, stamp + 5_000_000, store.serialize_cdr(msg, TRACKED_OBJECT))
