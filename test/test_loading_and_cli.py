@@ -42,8 +42,12 @@ def test_info_reports_versions_and_scan_backend(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert torch.__version__ in out
+    assert "ainet_256" in out and "ainet_384" in out and "dmtrack_rgbt" in out
+    assert "scan on cpu" not in out  # that needs torch: `info --models`
+    assert main(["info", "--models"]) == 0
+    out = capsys.readouterr().out
     assert "scan on cpu" in out and "torch" in out.split("scan on cpu", 1)[1].splitlines()[0]
-    assert "ainet_256" in out and "dmtrack_rgbt" in out
+    assert "template 192x192 (factor 2), search 384x384 (factor 4), 24x24 maps" in out.split("ainet_384", 1)[1]
 
 
 def test_cli_reports_errors_without_a_traceback(tmp_path, capsys):

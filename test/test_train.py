@@ -22,6 +22,7 @@ from rgbt_tracking_ros.cli import main
 from rgbt_tracking_ros.models import build_model
 from rgbt_tracking_ros.models.checkpoints import read_checkpoint
 from rgbt_tracking_ros.models.loading import load_model
+from rgbt_tracking_ros.models.protocol import Geometry
 from rgbt_tracking_ros.models.registry import load_model_config
 from rgbt_tracking_ros.train.augment import Augment, Pair, augment_pair
 from rgbt_tracking_ros.train.dataset import PairDataset
@@ -51,13 +52,14 @@ class InMemorySource:
         return rgb, align_thermal(thermal_to_rgb8(self.sequence.thermal[index]), rgb.shape)
 
 
-def make_batch(sources: list[FrameSource], rng: np.random.Generator, batch_size: int, num_templates: int):
+def make_batch(sources: list[FrameSource], rng: np.random.Generator, batch_size: int, geometry: Geometry):
     """A batch drawn in the test process, without augmentation."""
-    pairs = [draw_pair(sources, rng, num_templates=num_templates) for _ in range(batch_size)]
-    return to_model_inputs(stack_pairs(pairs), num_templates)
+    pairs = [draw_pair(sources, rng, geometry=geometry) for _ in range(batch_size)]
+    return to_model_inputs(stack_pairs(pairs), geometry.num_templates)
 
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = 256
+TWO_TEMPLATES = Geometry(template_size=128, search_size=SEARCH, num_templates=2)
 # Frames of the tiny LasHeR folder whose ground truth says "target absent".
 ABSENT = (3, 7)
 
@@ -136,8 +138,8 @@ def test_lasher_pair_crops_follow_the_target_and_flip_with_it(lasher_root):
     plain, mirrored = Augment(grayscale=0, flip=0, brightness=0), Augment(grayscale=0, flip=1, brightness=0)
     offsets = []
     for seed in range(6):
-        pair = sample_pair(source, np.random.default_rng(seed), 2, max_gap=4, augment=plain)
-        flipped = sample_pair(source, np.random.default_rng(seed), 2, max_gap=4, augment=mirrored)
+        pair = sample_pair(source, np.random.default_rng(seed), TWO_TEMPLATES, max_gap=4, augment=plain)
+        flipped = sample_pair(source, np.random.default_rng(seed), TWO_TEMPLATES, max_gap=4, augment=mirrored)
         assert pair.templates_rgb.shape == (2, 128, 128, 3) and pair.search_x.shape == (SEARCH, SEARCH, 3)
         np.testing.assert_array_equal(flipped.search_rgb, pair.search_rgb[:, ::-1])
         np.testing.assert_array_equal(flipped.templates_x, pair.templates_x[:, :, ::-1])
@@ -180,7 +182,7 @@ def test_dataset_is_deterministic_with_one_stream_per_process():
     sources = [InMemorySource(make_sequence(seed, frames=8, height=120, width=160)) for seed in range(2)]
 
     def dataset(rank: int, world_size: int) -> PairDataset:
-        return PairDataset(sources, 4, 1, 4, Jitter(), Augment(), seed=7, rank=rank, world_size=world_size)
+        return PairDataset(sources, 4, Geometry(128, 256), 4, Jitter(), Augment(), seed=7, rank=rank, world_size=world_size)
 
     single, rank0, rank1 = dataset(0, 1), dataset(0, 2), dataset(1, 2)
     for index in range(2):
@@ -211,7 +213,7 @@ def test_ainet_backbone_learns_at_its_own_rate():
     set_learning_rates(optimizer, recipe.lr_factor(step=0, epoch=0))
     before = {name: p.detach().clone() for name, p in named.items()}
     sources = [InMemorySource(make_sequence(0, frames=8, height=120, width=160))]
-    batch = make_batch(sources, np.random.default_rng(0), 2, model.num_templates)
+    batch = make_batch(sources, np.random.default_rng(0), 2, model.geometry)
     model.train()
     train_step(model, optimizer, batch, list(named.values()), recipe.grad_clip, Precision())
     # Adam's first update moves each parameter with a gradient by about its learning rate.
@@ -228,7 +230,7 @@ def test_loss_falls_when_overfitting_one_batch():
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     sources = [InMemorySource(make_sequence(seed, frames=8, height=120, width=160)) for seed in range(2)]
-    batch = make_batch(sources, np.random.default_rng(0), 2, model.num_templates)
+    batch = make_batch(sources, np.random.default_rng(0), 2, model.geometry)
     optimizer = make_optimizer(model, Recipe(lr=1e-3, weight_decay=0))
     model.train()
     losses = [
