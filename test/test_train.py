@@ -347,3 +347,47 @@ def test_torchrun_two_cpu_processes_end_with_identical_weights(tmp_path):
     assert set(digests) == {"0", "1"}, output[-3000:]
     assert digests["0"] == digests["1"] == weights_digest(load_model(checkpoint=tmp_path / "model.pt"))
     assert "2 process(es)" in output and len((tmp_path / "train_log.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("name", ["ainet_384", "ainet_256", "dmtrack_rgbd"])
+def test_pairs_are_cropped_at_the_model_geometry(name):
+    """Sizes, factors and template count come from the model's config (no model is built)."""
+    geometry = Geometry.from_config(load_model_config(name))
+    source = InMemorySource(make_sequence(4, frames=6, height=120, width=160))
+    pair = sample_pair(source, np.random.default_rng(0), geometry, max_gap=4, jitter=Jitter(0.0, 0.0))
+    side_z, side_x = geometry.template_size, geometry.search_size
+    assert pair.templates_rgb.shape == pair.templates_x.shape == (geometry.num_templates, side_z, side_z, 3)
+    assert pair.search_rgb.shape == pair.search_x.shape == (side_x, side_x, 3)
+    # Unjittered, the target sits at the crop centre with the size the search factor gives it.
+    _, search = choose_frames(source.boxes, np.random.default_rng(0), geometry.num_templates, 4)
+    assert pair.box[:2] == pytest.approx([(side_x - 1) / 2 / side_x] * 2)
+    assert pair.box[2] * side_x == pytest.approx(_crop_width(source.boxes[search], geometry))
+
+
+def _crop_width(box: np.ndarray, geometry: Geometry) -> float:
+    """The target's width in search-crop pixels: crop side ceil(sqrt(w h) * factor) -> search_size."""
+    side = np.ceil(np.sqrt(box[2] * box[3]) * geometry.search_factor)
+    return box[2] * geometry.search_size / side
+
+
+def test_search_factor_of_the_geometry_sets_the_crop_scale():
+    source = InMemorySource(make_sequence(4, frames=6, height=120, width=160))
+    widths = []
+    for factor in (4.0, 5.0):
+        geometry = Geometry(template_size=128, search_size=256, search_factor=factor)
+        pair = sample_pair(source, np.random.default_rng(0), geometry, max_gap=4, jitter=Jitter(0.0, 0.0))
+        widths.append(pair.box[2])
+    assert widths[0] / widths[1] == pytest.approx(5.0 / 4.0, rel=0.05)
+
+
+def test_a_384_model_trains_on_384_crops(tmp_path):
+    """One step of a tiny AINet at the 384 geometry on pairs the sampler cropped for it."""
+    torch.manual_seed(0)
+    model = build_model("ainet_tiny", template_size=192, search_size=384, fusion_cut=64)
+    sources = [InMemorySource(make_sequence(seed, frames=6, height=120, width=160)) for seed in range(2)]
+    inputs = make_batch(sources, np.random.default_rng(0), 2, model.geometry)
+    assert inputs[0].shape == (2, 3, 192, 192) and inputs[2].shape == (2, 3, 384, 384)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    parts = train_step(model.train(), optimizer, inputs, [p for p in model.parameters() if p.requires_grad], 1.0,
+                       Precision("off", "cpu"))
+    assert np.isfinite(parts["loss"])
