@@ -10,7 +10,7 @@ This module imports no torch, so configs can be read (and command lines built) w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -24,8 +24,9 @@ DEFAULT_STRIDE = 16
 
 # What `forward` and `track_search` return: name -> channels of a (B, channels, F, F) map,
 # F = geometry.feat_size. score_map and size_map are sigmoids in [1e-4, 1 - 1e-4]; size_map is
-# (w, h) and offset_map the (x, y) sub-cell offset, both as fractions of the search crop.
-# Models may add entries (the center head adds `pred_boxes`); these three are what is read.
+# the target's (w, h) as fractions of the search crop, offset_map the (x, y) offset of its
+# centre inside the cell, in cells (head.decode_boxes). Models may add entries (the center
+# head adds `pred_boxes`); these three are what is read.
 OUTPUT_MAPS: dict[str, int] = {"score_map": 1, "size_map": 2, "offset_map": 2}
 
 
@@ -161,23 +162,3 @@ def model_geometry(model: Any) -> Geometry:
     if not isinstance(geometry, Geometry):
         raise ValueError(f"{type(model).__name__}.geometry is a {type(geometry).__name__}, not a Geometry")
     return geometry
-
-
-def check_outputs(output: Mapping[str, Tensor], geometry: Geometry, batch: int = 1) -> list[Tensor]:
-    """The OUTPUT_MAPS of a forward / track_search result in order, after checking their shapes."""
-    grid = (geometry.feat_size, geometry.feat_size)
-    maps = []
-    for key, channels in OUTPUT_MAPS.items():
-        if key not in output:
-            raise RuntimeError(f"model output lacks {key!r}")
-        value = output[key]
-        if tuple(value.shape) != (batch, channels, *grid):
-            raise RuntimeError(
-                f"model output {key!r} has shape {tuple(value.shape)}, expected {(batch, channels, *grid)}"
-            )
-        maps.append(value)
-    return maps
-
-
-def geometry_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(Geometry))
