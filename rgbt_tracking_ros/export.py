@@ -18,6 +18,7 @@ from torch import nn
 
 from rgbt_tracking_ros.models.head import decode_boxes
 from rgbt_tracking_ros.models.loading import load_model
+from rgbt_tracking_ros.models.protocol import model_geometry
 from rgbt_tracking_ros.tracker.geometry import crop_square, hann_window
 from rgbt_tracking_ros.tracker.preprocess import thermal_to_rgb8, to_tensor
 from rgbt_tracking_ros.train.synthetic import make_sequence
