@@ -102,11 +102,6 @@ class Geometry:
         )
 
 
-# Config keys that describe the tracking protocol rather than the network: read into the
-# geometry, never passed to a model constructor as network options.
-PROTOCOL_ONLY_KEYS = ("template_factor", "search_factor")
-
-
 @runtime_checkable
 class TrackingModel(Protocol):
     """What every model offers (an `nn.Module` that also has these).
