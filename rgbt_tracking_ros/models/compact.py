@@ -15,6 +15,7 @@ from torch import nn
 from .ainet import DifferenceFusionMamba
 from .efficientnet_lite import OUT_CHANNELS, STRIDE, EfficientNetLite0Features, load_imagenet_weights
 from .head import CenterHead
+from .protocol import DEFAULT_SEARCH_FACTOR, DEFAULT_TEMPLATE_FACTOR, Geometry
 from .vit import Block, trunc_normal_init
 
 
@@ -36,11 +37,10 @@ class FeatureAdapter(nn.Module):
 class CompactRGBT(nn.Module):
     """forward(template_rgb, template_x (B,3,128,128), search_rgb, search_x (B,3,256,256)).
 
-    The tracker calls `encode_templates` once per template and `track_search` per frame, so
-    the template never goes through the backbone again.
+    Implements `protocol.TrackingModel`: the tracker calls `encode_templates` once per
+    template and `track_search` per frame, so the template never goes through the backbone again.
     """
 
-    num_templates = 1
     # State-dict prefixes whose weights come from an installed package: checkpoints may omit them.
     packaged_prefixes = ("backbone.",)
 
@@ -56,6 +56,8 @@ class CompactRGBT(nn.Module):
         search_size: int = 256,
         dfm: dict | None = None,
         pretrained: bool = True,
+        template_factor: float = DEFAULT_TEMPLATE_FACTOR,
+        search_factor: float = DEFAULT_SEARCH_FACTOR,
     ):
         super().__init__()
         if depth < 1:
@@ -63,9 +65,11 @@ class CompactRGBT(nn.Module):
         for size in (template_size, search_size):
             if size % STRIDE:
                 raise ValueError(f"input sizes must be multiples of {STRIDE}, got {size}")
+        self.geometry = Geometry(template_size, search_size, template_factor, search_factor, STRIDE)
         self.template_size, self.search_size = template_size, search_size
-        self.feat_size = search_size // STRIDE
-        self.template_tokens = (template_size // STRIDE) ** 2
+        self.num_templates = 1
+        self.feat_size = self.geometry.feat_size
+        self.template_tokens = self.geometry.template_tokens
         self.backbone = EfficientNetLite0Features()
         if pretrained:
             load_imagenet_weights(self.backbone)

@@ -6,13 +6,14 @@ It runs the official OSTrack-style inference of AINet (one fixed template) and D
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from rgbt_tracking_ros.models.head import decode_boxes
+from rgbt_tracking_ros.models.protocol import model_geometry
 from rgbt_tracking_ros.tracker.acceleration import (
     Uploader,
     accelerate,
@@ -37,15 +38,14 @@ from rgbt_tracking_ros.tracker.preprocess import (
 )
 
 CLIP_MARGIN = 10
-_MODEL_ATTRIBUTES = ("num_templates", "template_size", "search_size", "feat_size")
 
 
 @dataclass
 class TrackerConfig:
-    """Inference settings; the factors are the ones both networks were trained with."""
+    """Inference settings; the crop factors default to the model's (its config's geometry)."""
 
-    template_factor: float = 2.0
-    search_factor: float = 4.0
+    template_factor: float | None = None  # None: model.geometry.template_factor
+    search_factor: float | None = None  # None: model.geometry.search_factor
     lost_threshold: float = 0.25  # windowed peak score below which the target counts as LOST
     device: str = "cpu"
     half: bool = False  # the older switch for precision="fp16"
@@ -91,17 +91,18 @@ class RGBTTracker:
     """Single-object RGB-thermal tracker; `initialize` once, then `track` every frame."""
 
     def __init__(self, model: nn.Module, config: TrackerConfig | None = None):
-        self.config = config if config is not None else TrackerConfig()
+        config = config if config is not None else TrackerConfig()
+        geometry = model_geometry(model)  # sizes, factors, templates: the model protocol
+        self.config = replace(
+            config,
+            template_factor=geometry.template_factor if config.template_factor is None else config.template_factor,
+            search_factor=geometry.search_factor if config.search_factor is None else config.search_factor,
+        )
         _check_config(self.config)
-        missing = [name for name in _MODEL_ATTRIBUTES if not hasattr(model, name)]
-        if missing:
-            raise ValueError(f"model lacks the attribute(s) {missing}")
-        self.num_templates = int(model.num_templates)
-        if self.num_templates < 1:
-            raise ValueError(f"model.num_templates must be >= 1, got {model.num_templates}")
-        self.template_size = int(model.template_size)
-        self.search_size = int(model.search_size)
-        self.feat_size = int(model.feat_size)
+        self.num_templates = geometry.num_templates
+        self.template_size = geometry.template_size
+        self.search_size = geometry.search_size
+        self.feat_size = geometry.feat_size
         self._homography = (
             None if self.config.homography is None else check_homography(self.config.homography)
         )
@@ -109,10 +110,7 @@ class RGBTTracker:
         self._autocast = autocast_dtype(self.config.precision, self.config.half, self.device)
         self.model = model.to(self.device).eval()
         self.execution = execution_mode(self.config.compile, self.config.cuda_graph, self.device)
-        self._forward = accelerate(self.model, self.execution)
-        self._track_search = (
-            accelerate(self.model.track_search, self.execution) if hasattr(self.model, "track_search") else None
-        )
+        self._track_search = accelerate(self.model.track_search, self.execution)
         self._upload = Uploader(self.device)
         self._window = torch.from_numpy(hann_window(self.feat_size)).to(
             self.device, torch.float32
@@ -210,10 +208,7 @@ class RGBTTracker:
         return patches[0:1], patches[1:2]
 
     def _run_model(self, search_rgb: torch.Tensor, search_thermal: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Models that can encode templates apart (the compact model) do it once per template
-        memory, not once per frame."""
-        if self._track_search is None:
-            return self._forward(*self._templates(), search_rgb, search_thermal)
+        """Templates are encoded once per template memory, not once per frame (model protocol)."""
         if self._encoded_templates is None:
             self._encoded_templates = self.model.encode_templates(*self._templates())
         return self._track_search(self._encoded_templates, search_rgb, search_thermal)
