@@ -115,7 +115,7 @@ class CompactRGBT(nn.Module):
         """Both modalities' images -> (2B, N, C) tokens, RGB first, and the backbone's
         features as `search_features` lays them out."""
         with torch.no_grad():
-            stride8, stride16 = self.backbone.forward_pyramid(torch.cat([rgb, thermal]))
+            stride8, stride16 = self.backbone(torch.cat([rgb, thermal]), with_stride8=True)
             upsampled = F.interpolate(stride16, size=stride8.shape[-2:], mode="bilinear", align_corners=False)
             features = torch.cat([stride8, upsampled], dim=1)
             features = torch.cat(features.chunk(2), dim=1).float()

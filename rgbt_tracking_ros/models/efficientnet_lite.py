@@ -97,12 +97,11 @@ class EfficientNetLite0Features(nn.Module):
         # Channels-last makes the CPU's depthwise and 1x1 convolutions about ten times faster.
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_pyramid(x)[1]
-
-    def forward_pyramid(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, H, W) -> the stride-8 features (B, 40, H/8, W/8) and the stride-16 ones
-        (B, 112, H/16, W/16) of the same pass."""
+    def forward(
+        self, x: torch.Tensor, with_stride8: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) -> (B, 112, H/16, W/16); with_stride8: also the stride-8 features
+        (B, 40, H/8, W/8) of the same pass, as (stride8, stride16)."""
         x = (x * self.input_scale + self.input_shift).contiguous(memory_format=torch.channels_last)
         x = F.relu6(self._bn0(self._conv_stem(self.stem_pad(x))), inplace=True)
         stride8 = x
@@ -110,7 +109,7 @@ class EfficientNetLite0Features(nn.Module):
             x = block(x)
             if index == STRIDE8_BLOCK:
                 stride8 = x
-        return stride8, x
+        return (stride8, x) if with_stride8 else x
 
     def fold_batch_norms(self) -> None:
         """Merge every (frozen) batch norm into the convolution before it: the same outputs

@@ -39,7 +39,7 @@ class TargetModelConfig:
     fit_iterations: int = 30  # conjugate-gradient steps at initialisation
     update_iterations: int = 4  # steps per refresh
     update_interval: int = 5  # refresh on every n-th confident frame
-    memory: int = 8  # training frames kept (the first one always)
+    memory: int = 6  # training frames kept (the first one always)
     learning_rate: float = 0.1  # weight of a new training frame against the older ones
     update_threshold: float = 0.5  # response, relative to the first frame's, of a confident frame
     weight: float = 0.7  # weight of the filter's response against the learned score map
@@ -74,6 +74,8 @@ class DiscriminativeTargetModel:
         self._scales: torch.Tensor | None = None  # (C,)
         self._samples: list[tuple[torch.Tensor, torch.Tensor]] = []  # (features (D,H,W), label (H,W))
         self._weights: list[float] = []
+        self._spectra: list[torch.Tensor] = []
+        self._filter_spectrum: torch.Tensor | None = None
         self._regulariser = 0.0
         self._sigma = 1.0
 
@@ -94,28 +96,52 @@ class DiscriminativeTargetModel:
         cols = torch.arange(width, dtype=torch.float32) - centre[1]
         return torch.exp(-0.5 * (rows[:, None] ** 2 + cols[None, :] ** 2) / self._sigma**2)
 
-    def _apply(self, x: torch.Tensor, filt: torch.Tensor) -> torch.Tensor:
-        kh, kw = filt.shape[-2:]
-        return F.conv2d(x[None], filt, padding=(kh // 2, kw // 2))[0, 0]
-
-    def _apply_transposed(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    # The filter's correlation with the features, A f, and its adjoint, A^T r, are computed
+    # with FFTs over a grid padded by the filter size, so nothing wraps around: the same
+    # numbers as a zero-padded "same" convolution, at a fraction of its CPU time.
+    def _padded(self, height: int, width: int) -> tuple[int, int]:
         kh, kw = self.filter.shape[-2:]
-        return torch.nn.grad.conv2d_weight(
-            x[None], self.filter.shape, residual[None, None], padding=(kh // 2, kw // 2)
-        )
+        return height + kh, width + kw
+
+    def _spectrum(self, x: torch.Tensor) -> torch.Tensor:
+        """rfft2 of (..., H, W) maps zero-padded to the padded grid."""
+        return torch.fft.rfft2(x, s=self._padded(*x.shape[-2:]))
+
+    def _kernel(self, filt: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Conjugate spectrum of a (1, D, kh, kw) filter centred on the padded grid's origin."""
+        kh, kw = filt.shape[-2:]
+        kernel = torch.zeros(filt.shape[1], *self._padded(height, width))
+        kernel[:, :kh, :kw] = filt[0]
+        return torch.conj(torch.fft.rfft2(torch.roll(kernel, (-(kh // 2), -(kw // 2)), dims=(1, 2))))
+
+    def _apply(self, spectrum: torch.Tensor, kernel: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """out[i, j] = sum_{d,u,v} x_d[i + u - kh//2, j + v - kw//2] f_d[u, v]: (H, W), with
+        `kernel` = `_kernel(f)`."""
+        return torch.fft.irfft2((spectrum * kernel).sum(0), s=self._padded(height, width))[:height, :width]
+
+    def _apply_transposed(self, spectrum: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """grad_f of sum_ij r_ij (A f)_ij: (1, D, kh, kw)."""
+        kh, kw = self.filter.shape[-2:]
+        padded = self._padded(*residual.shape)
+        lags = torch.fft.irfft2(spectrum * torch.conj(self._spectrum(residual)), s=padded)
+        lags = torch.roll(lags, (kh // 2, kw // 2), dims=(1, 2))
+        return lags[None, :, :kh, :kw]
 
     def _normal(self, filt: torch.Tensor) -> torch.Tensor:
         """(sum_s w_s A_s^T A_s + lambda) filt."""
         out = self._regulariser * filt
-        for (x, _), weight in zip(self._samples, self._weights):
-            out = out + weight * self._apply_transposed(x, self._apply(x, filt))
+        height, width = self._samples[0][0].shape[-2:]
+        kernel = self._kernel(filt, height, width)
+        for weight, spectrum in zip(self._weights, self._spectra):
+            out = out + weight * self._apply_transposed(spectrum, self._apply(spectrum, kernel, height, width))
         return out
 
     def _solve(self, iterations: int) -> None:
         """Conjugate gradients on the normal equations, from the current filter."""
+        self._spectra = [self._spectrum(x) for x, _ in self._samples]
         rhs = torch.zeros_like(self.filter)
-        for (x, label), weight in zip(self._samples, self._weights):
-            rhs = rhs + weight * self._apply_transposed(x, label)
+        for (_, label), weight, spectrum in zip(self._samples, self._weights, self._spectra):
+            rhs = rhs + weight * self._apply_transposed(spectrum, label)
         residual = rhs - self._normal(self.filter)
         direction = residual.clone()
         norm = float((residual * residual).sum())
@@ -132,6 +158,7 @@ class DiscriminativeTargetModel:
             new_norm = float((residual * residual).sum())
             direction = residual + (new_norm / norm) * direction
             norm = new_norm
+        self._filter_spectrum = self._kernel(self.filter, *self._samples[0][0].shape[-2:])
 
     def fit(
         self,
@@ -180,7 +207,8 @@ class DiscriminativeTargetModel:
         """(H, W) response of the filter on new (C, H, W) features."""
         if not self.fitted:
             raise RuntimeError("respond() called before fit()")
-        return self._apply(self.project(features), self.filter)
+        x = self.project(features)
+        return self._apply(self._spectrum(x), self._filter_spectrum, *x.shape[-2:])
 
     def update(self, features: torch.Tensor, centre: tuple[float, float], rate: float | None = None) -> None:
         """Refresh with a frame's (C, H, W) features and where the target is in them (row,
