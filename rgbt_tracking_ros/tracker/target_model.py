@@ -274,7 +274,7 @@ class InstanceMatcher:
     def _sample(maps: torch.Tensor, cx: float, cy: float) -> torch.Tensor:
         """Bilinear sample of (1, C, h, w) maps at normalised (cx, cy) -> (C,)."""
         grid = torch.tensor([[[[2.0 * cx - 1.0, 2.0 * cy - 1.0]]]], dtype=maps.dtype, device=maps.device)
-        return torch.nn.functional.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0, 0]
+        return F.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0, 0]
 
     def fit(self, features: torch.Tensor, size_map: torch.Tensor, target_wh: tuple[float, float]) -> None:
         """First frame: `features` (1, C, H, W) of a search crop centred on the target,
@@ -301,7 +301,7 @@ class InstanceMatcher:
         features = features[0].detach().float().cpu()
         _, height, width = features.shape
         response = self.filter.respond(features)
-        learned = torch.nn.functional.interpolate(
+        learned = F.interpolate(
             score_map.float().cpu(), size=(height, width), mode="bilinear", align_corners=False
         )[0, 0]
         window = _hann(height)[:, None] * _hann(width)[None, :]
