@@ -88,6 +88,7 @@ def build_from_config(config: dict) -> nn.Module:
     name = options.pop("name", architecture)
     options.pop("training", None)  # the training recipe is read by the trainer, not the model
     options.pop("weights", None)  # shipped weights are loaded by loading.load_model
+    options.pop("tracker", None)  # tracker settings for this model, read by the tracker
     try:
         model = architecture_class(architecture)(**options)
     except TypeError as error:

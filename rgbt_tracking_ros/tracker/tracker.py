@@ -30,6 +30,7 @@ from rgbt_tracking_ros.tracker.geometry import (
     validate_box,
 )
 from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
+from rgbt_tracking_ros.tracker.target_model import InstanceMatcher, TargetModelConfig
 from rgbt_tracking_ros.tracker.preprocess import (
     align_thermal,
     check_homography,
@@ -55,6 +56,12 @@ class TrackerConfig:
     thermal_mode: str = "minmax"
     thermal_range: tuple[float, float] | None = None
     homography: np.ndarray | None = None  # thermal pixel -> RGB pixel; None = resize
+    # Online discriminative target model (tracker/target_model.py) fused with the learned
+    # score map. None: as the model's config says (`tracker: {target_model: ...}`; on for
+    # compact_rgbt, off for AINet / DMTrack); it needs a model whose `track_search` returns
+    # "search_features".
+    target_model: bool | None = None
+    target_model_config: TargetModelConfig | None = None
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -87,6 +94,13 @@ def _check_config(config: TrackerConfig) -> None:
     thermal_to_rgb8(np.zeros((1, 1), np.uint16), config.thermal_mode, config.thermal_range)
 
 
+def _wants_target_model(config: TrackerConfig, model: nn.Module) -> bool:
+    if config.target_model is not None:
+        return bool(config.target_model)
+    settings = (getattr(model, "config", None) or {}).get("tracker") or {}
+    return bool(settings.get("target_model", False))
+
+
 class RGBTTracker:
     """Single-object RGB-thermal tracker; `initialize` once, then `track` every frame."""
 
@@ -112,6 +126,7 @@ class RGBTTracker:
         self.execution = execution_mode(self.config.compile, self.config.cuda_graph, self.device)
         self._track_search = accelerate(self.model.track_search, self.execution)
         self._upload = Uploader(self.device)
+        self._use_target_model = _wants_target_model(self.config, model)
         self._window = torch.from_numpy(hann_window(self.feat_size)).to(
             self.device, torch.float32
         )[None, None]
@@ -124,6 +139,7 @@ class RGBTTracker:
             maxlen=self.num_templates
         )
         self._encoded_templates: torch.Tensor | None = None
+        self._matcher: InstanceMatcher | None = None
         self._age = 0
         self._frames_since_seen = 0
 
@@ -154,6 +170,8 @@ class RGBTTracker:
         self.reset()
         self._memory.append(template)
         self._box = box
+        if self._use_target_model:
+            self._fit_target_model(rgb, thermal, box)
 
     def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult:
         """Locate the target in the next frame pair."""
@@ -168,7 +186,11 @@ class RGBTTracker:
         with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
             output = self._run_model(search[0:1], search[1:2])
         score_map, size_map, offset_map = self._check_output(output)
-        boxes, score = decode_boxes(self._window * score_map, size_map, offset_map)
+        if self._matcher is None:
+            boxes, score = decode_boxes(self._window * score_map, size_map, offset_map)
+        else:  # instance-aware matching: the online target model fused with the score map
+            previous_wh = (self._box[2:] * resize_factor / search_size).tolist()
+            boxes, score = self._matcher.locate(output["search_features"], score_map, size_map, previous_wh)
         # Scaled in float32 before leaving torch, as the official code does.
         pred = np.array((boxes[0] * search_size / resize_factor).tolist(), dtype=np.float64)
         if not np.all(np.isfinite(pred)):
@@ -191,6 +213,21 @@ class RGBTTracker:
             self._frames_since_seen,
             "confidence below lost_threshold" if lost else "",
         )
+
+    def _fit_target_model(self, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray) -> None:
+        """Fit the online target model on this frame's search crop around the given box."""
+        search_rgb, resize_factor = crop_square(rgb, box, self.config.search_factor, self.search_size)
+        search_thermal, _ = crop_square(thermal, box, self.config.search_factor, self.search_size)
+        search = self._upload(np.stack([search_rgb, search_thermal]))
+        with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
+            output = self._run_model(search[0:1], search[1:2])
+        if "search_features" not in output:
+            raise RuntimeError("target_model needs a model whose output has 'search_features'")
+        _, size_map, _ = self._check_output(output)
+        groups = getattr(self.model, "SEARCH_FEATURE_GROUPS", None)
+        self._matcher = InstanceMatcher(self.config.target_model_config, groups)
+        target_wh = tuple((box[2:] * resize_factor / self.search_size).tolist())
+        self._matcher.fit(output["search_features"], size_map, target_wh)
 
     def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Check both frames and put the thermal one onto the RGB grid as 8-bit 3-channel."""
