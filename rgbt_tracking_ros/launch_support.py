@@ -184,6 +184,7 @@ NODE_PARAMETERS: dict[str, str] = {
     "thermal_offset": "double",
     "jump_back_tolerance": "double",
     "use_message_filters": "bool",
+    "time_offset_estimation": "string",
     "lost_threshold": "double",
     "thermal_mode": "string",
     "thermal_range": "double[]",

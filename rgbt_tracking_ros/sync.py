@@ -242,6 +242,28 @@ class StampPairer:
         """Add a thermal frame (stamp in int ns); returns the pairs it completed, in stamp order."""
         return self._add("thermal", stamp, msg)
 
+    def set_offsets(self, rgb_offset: float | None = None, thermal_offset: float | None = None) -> None:
+        """Change the per-camera offsets (seconds) while running, e.g. to an offset estimated
+        from the images; None keeps one. Waiting frames move with their camera's offset, so
+        they can still pair; pairs already returned are not revisited."""
+        with self._lock:
+            config = self.config
+            new = PairingConfig(config.slop, config.queue_size,
+                                config.rgb_offset if rgb_offset is None else rgb_offset,
+                                config.thermal_offset if thermal_offset is None else thermal_offset,
+                                config.jump_back_tolerance)
+            for stream, offset in ((self._rgb, new.rgb_offset), (self._thermal, new.thermal_offset)):
+                delta = _to_ns(offset) - stream.offset_ns
+                stream.offset_ns += delta
+                for frame in stream.queue:
+                    frame.stamp += delta
+                if stream.newest is not None:
+                    stream.newest += delta
+            # Lead samples mix the old and the new offsets: start them again.
+            self._rgb.leads.clear()
+            self._thermal.leads.clear()
+            self.config = new
+
     def reset(self, reason: str = "reset() called") -> None:
         """Drop (and count) all waiting frames and forget the newest stamps, e.g. on a time jump."""
         with self._lock:

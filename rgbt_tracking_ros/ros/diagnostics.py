@@ -19,6 +19,8 @@ KEYS = (
     "last_pair_dt_ms", "dropped_rgb", "dropped_thermal", "stale_pairs_dropped", "malformed_rgb",
     "malformed_thermal", "pairing_resets", "inference_ms_mean", "inference_ms_max",
     "latency_ms_mean", "latency_ms_max", "model_errors", "device", "model", "pairing",
+    # Camera time offset from the images (rgbt_tracking_ros/timing/monitor.py KEYS).
+    "time_offset_ms", "time_offset_residual_ms", "time_offset_correlation", "time_offset_applied",
 )
 
 
@@ -86,6 +88,8 @@ class Snapshot:
     sync_warning: str | None = None
     silent_cameras: Sequence[str] = ()   # stopped after delivering images: ERROR
     waiting_cameras: Sequence[str] = ()  # no image since activation: STALE
+    time_offset: Sequence[tuple[str, str]] = ()  # OffsetMonitor.values(); missing keys: ""
+    time_offset_warning: str | None = None  # stamps of one moment differ by > slop / 2: WARN
 
 
 def _rate(count: int, elapsed: float) -> float:
@@ -112,6 +116,8 @@ def evaluate(snapshot: Snapshot) -> tuple[int, str, list[tuple[str, str]]]:
                                 "(image_qos) and that the camera runs"))
     if s.sync_warning:
         problems.append((WARN, s.sync_warning))
+    if s.time_offset_warning:
+        problems.append((WARN, s.time_offset_warning))
     if s.malformed_in_period:
         problems.append((WARN, f"{s.malformed_in_period} malformed image(s) dropped: "
                                f"{s.last_malformed}"))
@@ -143,6 +149,8 @@ def evaluate(snapshot: Snapshot) -> tuple[int, str, list[tuple[str, str]]]:
         "device": s.device,
         "model": s.model,
         "pairing": s.pairing,
+        **{key: "" for key in KEYS if key.startswith("time_offset_")},
+        **dict(s.time_offset),
     }
     return level, message, [(key, values[key]) for key in KEYS]
 

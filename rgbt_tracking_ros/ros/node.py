@@ -571,6 +571,7 @@ class RGBTTrackerNode(LifecycleNode):
         base = (stats.received_rgb, stats.received_thermal, stats.paired, malformed)
         delta = [a - b for a, b in zip(base, self._diag_base)]
         sync_warning = pairing.health_warning()
+        pairing.check_time_offset()  # issue 11: camera time offset from the images
         if sync_warning:
             self.get_logger().warning(sync_warning, throttle_duration_sec=10.0)
         snapshot = Snapshot(
@@ -586,7 +587,9 @@ class RGBTTrackerNode(LifecycleNode):
             target_id=session.status().target_id, device=self._device, model=self._model_name,
             pairing=pairing.backend, sync_warning=sync_warning,
             silent_cameras=[pairing.cameras[name].label for name in sorted(self._silent)],
-            waiting_cameras=self._waiting_cameras())
+            waiting_cameras=self._waiting_cameras(),
+            time_offset=pairing.time_offset_values(),
+            time_offset_warning=pairing.time_offset_warning())
         self._diag_time, self._diag_base = now, tuple(base)
         level, message, values = evaluate(snapshot)
         try:

@@ -25,6 +25,7 @@ from rgbt_tracking_ros.ros.conversions import (
 )
 from rgbt_tracking_ros.ros.parameters import NodeParameters
 from rgbt_tracking_ros.sync import Pair, StampPairer, stamp_ns
+from rgbt_tracking_ros.timing.monitor import OffsetMonitor
 
 _LOG_PERIOD_S = 5.0  # throttle of repeated warnings
 # Pairs below this fraction of the slower camera's messages: poorly synchronised.
@@ -157,6 +158,8 @@ class PairingInput(ABC):
         }
         self._last_malformed: str | None = None
         self._zero_stamp_warned = False
+        self.time_offset = OffsetMonitor(params.time_offset_estimation, params.slop,
+                                         params.rgb_offset, params.thermal_offset)
 
     @abstractmethod
     def start(self) -> None:
@@ -185,6 +188,40 @@ class PairingInput(ABC):
             self._node.get_logger().warning(
                 f"{camera.label} sends images with a zero stamp: pairing needs the capture time "
                 "in header.stamp")
+
+
+    # Camera time offset from the images (timing/monitor.py): frames in, a check on the
+    # diagnostics timer, key-values and a warning out.
+
+    def _observe_offset(self, camera: Camera, frame: ImageFrame) -> None:
+        self.time_offset.add(camera.name, frame.stamp_ns, frame.image)
+
+    def check_time_offset(self) -> None:
+        """Estimate when due (call on the diagnostics timer); in apply mode set the offsets."""
+        try:
+            correction = self.time_offset.update()
+        except Exception as error:  # noqa: BLE001 - an estimate must never stop the node
+            self._node.get_logger().error(f"camera time offset estimate failed: {error!r}",
+                                          throttle_duration_sec=60.0)
+            return
+        if correction is not None and self._apply_offsets(correction.rgb_offset,
+                                                          correction.thermal_offset):
+            self._node.get_logger().info(
+                f"camera time offset from the images: thermal stamps "
+                f"{correction.estimate.offset_ms:.1f} ms after RGB (correlation "
+                f"{correction.estimate.correlation:.2f}); thermal_offset set to "
+                f"{correction.thermal_offset:.4f}")
+
+    def _apply_offsets(self, rgb_offset: float, thermal_offset: float) -> bool:
+        """Use new offsets for pairing; False where the back end cannot shift stamps."""
+        return False
+
+    def time_offset_values(self) -> list[tuple[str, str]]:
+        return self.time_offset.values()
+
+    def time_offset_warning(self) -> str | None:
+        return self.time_offset.warning(self.cameras["rgb"].resolved_topic,
+                                        self.cameras["thermal"].resolved_topic)
 
 
 def _display(node: Any, topic: str) -> str:
@@ -226,6 +263,7 @@ class OwnPairing(PairingInput):
             self._malformed(error)
             return
         self._check_stamp(camera, frame)
+        self._observe_offset(camera, frame)
         add = self._pairer.add_rgb if camera.name == "rgb" else self._pairer.add_thermal
         pairs = add(frame.stamp_ns, frame)
         self._log_reset()
@@ -239,6 +277,10 @@ class OwnPairing(PairingInput):
             self._node.get_logger().warning(
                 f"pairing reset: {stats.last_reset_reason}; waiting frames were dropped",
                 throttle_duration_sec=1.0)
+
+    def _apply_offsets(self, rgb_offset: float, thermal_offset: float) -> bool:
+        self._pairer.set_offsets(rgb_offset, thermal_offset)
+        return True
 
     def stats(self) -> InputStats:
         stats = self._pairer.stats
@@ -276,11 +318,19 @@ class MessageFiltersPairing(PairingInput):
                 self._node, camera.message_type(), camera.topic, qos_profile=self._qos,
                 callback_group=self._group)
             # Registered before the synchronizer's own input, so arrivals are counted first.
-            subscriber.registerCallback(lambda msg, camera=camera: camera.arrived())
+            subscriber.registerCallback(lambda msg, camera=camera: self._arrived(camera, msg))
             self._filters.append(subscriber)
         self._synchronizer = message_filters.ApproximateTimeSynchronizer(
             self._filters, self._params.queue_size, self._params.slop)
         self._synchronizer.registerCallback(self._on_synchronized)
+
+    def _arrived(self, camera: Camera, msg: Any) -> None:
+        camera.arrived()
+        if self.time_offset.collecting:  # the offset needs every frame, not only paired ones
+            try:
+                self._observe_offset(camera, camera.convert(msg))
+            except Exception:  # noqa: BLE001 - counted and reported when the pair is converted
+                pass
 
     def stop(self) -> None:
         for subscriber in self._filters:
@@ -344,6 +394,10 @@ def create_pairing(node: Any, params: NodeParameters, on_pair: Callable[[Pair], 
     if not params.use_message_filters:
         return (OwnPairing(node, params, on_pair, callback_group),
                 "use_message_filters is false: pairing with the package's own pairer")
+    if params.time_offset_estimation == "apply":
+        return (OwnPairing(node, params, on_pair, callback_group),
+                "time_offset_estimation is apply and message_filters cannot shift stamps: "
+                "pairing with the package's own pairer")
     if params.rgb_offset or params.thermal_offset:
         return (OwnPairing(node, params, on_pair, callback_group),
                 "rgb_offset/thermal_offset are non-zero and message_filters cannot shift stamps: "

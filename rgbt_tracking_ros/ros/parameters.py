@@ -25,6 +25,7 @@ TRANSPORT_CHOICES = ("raw", "compressed")
 FALLBACK_CHOICES = ("cpu", "fail")
 THERMAL_MODE_CHOICES = ("minmax", "fixed")
 CLICK_TYPE_CHOICES = ("point_stamped", "point")
+TIME_OFFSET_CHOICES = ("off", "report", "apply")  # rgbt_tracking_ros.timing.monitor.MODES
 
 
 class ParameterError(ValueError):
@@ -79,6 +80,10 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("use_message_filters", "bool", True, "Pair with message_filters' "
               "ApproximateTimeSynchronizer when it is installed and both offsets are 0; "
               "otherwise the package's own pairer (closest match, offsets, counters)"),
+    ParamSpec("time_offset_estimation", "string", "report", "Camera stamp offset found from the "
+              "images: 'off'; 'report' (in /diagnostics, warning beyond half the slop); 'apply' "
+              "(also set thermal_offset to it; uses the package's own pairer)",
+              choices=TIME_OFFSET_CHOICES),
     ParamSpec("lost_threshold", "double", 0.25, "Confidence below which the state is LOST",
               range=(0.0, 1.0)),
     ParamSpec("thermal_mode", "string", "minmax", "16-bit/float thermal to 8 bit: 'minmax' "
@@ -135,6 +140,7 @@ class NodeParameters:
     thermal_offset: float
     jump_back_tolerance: float
     use_message_filters: bool
+    time_offset_estimation: str
     lost_threshold: float
     thermal_mode: str
     thermal_range: tuple[float, ...]

@@ -140,10 +140,6 @@ class _Frames:
     def span_s(self) -> float:
         return 0.0 if len(self.frames) < 2 else (self.frames[-1][0] - self.frames[0][0]) / _NS_PER_S
 
-    def samples(self, grid: tuple[int, int]) -> list[tuple[int, int, np.ndarray]]:
-        """(start ns, end ns, per-region change) between consecutive frames."""
-        frames = list(self.frames)
-        return [(a, b, region_change(x, y, grid)) for (a, x), (b, y) in zip(frames, frames[1:])]
 
 
 class OffsetEstimator:
@@ -169,26 +165,53 @@ class OffsetEstimator:
         """Seconds both cameras' frames cover (the shorter of the two)."""
         return min(self._rgb.span_s(), self._thermal.span_s())
 
+    def snapshot(self) -> Snapshot:
+        """The frames now held (cheap: lists of references), to estimate from elsewhere, e.g.
+        outside the lock of a caller that keeps feeding frames meanwhile."""
+        return Snapshot(list(self._rgb.frames), list(self._thermal.frames), self._rgb.received,
+                        self._thermal.received, self.config)
+
     def estimate(self) -> OffsetEstimate | None:
         """The offset, or None until both cameras cover min_span seconds."""
-        config = self.config
-        if self.span < config.min_span:
+        return self.snapshot().estimate()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Both cameras' frames (stamp ns, small image) at one moment; see OffsetEstimator."""
+
+    rgb: list[tuple[int, np.ndarray]]
+    thermal: list[tuple[int, np.ndarray]]
+    rgb_received: int
+    thermal_received: int
+    config: OffsetConfig
+
+    def estimate(self) -> OffsetEstimate | None:
+        config, rgb, thermal = self.config, self.rgb, self.thermal
+        if min(len(rgb), len(thermal)) < 3:
             return None
-        rgb, thermal = list(self._rgb.frames), list(self._thermal.frames)
+        span = min(rgb[-1][0] - rgb[0][0], thermal[-1][0] - thermal[0][0]) / _NS_PER_S
+        if span < config.min_span:
+            return None
         rgb_interval, thermal_interval = _median_interval(rgb), _median_interval(thermal)
         rgb_faster = rgb_interval <= thermal_interval
         sign = 1.0 if rgb_faster else -1.0  # offsets are thermal - rgb
-        fast, slow = (self._rgb, self._thermal) if rgb_faster else (self._thermal, self._rgb)
+        fast, slow = (rgb, thermal) if rgb_faster else (thermal, rgb)
         ratio = max(rgb_interval, thermal_interval) / max(min(rgb_interval, thermal_interval), 1)
         if ratio < _RATE_RATIO_FOR_BASELINES:
-            found = _correlate_rates(fast.samples(config.grid), slow.samples(config.grid), config, sign)
+            found = _correlate_rates(_samples(fast, config.grid), _samples(slow, config.grid), config, sign)
         else:
-            found = _correlate_baselines(list(fast.frames), list(slow.frames), config, sign)
+            found = _correlate_baselines(fast, slow, config, sign)
         if found is None:
             return None
         offset, correlation, span, at_edge = found
         reliable = correlation >= config.min_correlation and not at_edge
-        return OffsetEstimate(offset, correlation, reliable, span, self._rgb.received, self._thermal.received)
+        return OffsetEstimate(offset, correlation, reliable, span, self.rgb_received, self.thermal_received)
+
+
+def _samples(frames: list[tuple[int, np.ndarray]], grid: tuple[int, int]) -> list[tuple[int, int, np.ndarray]]:
+    """(start ns, end ns, per-region change) between consecutive frames."""
+    return [(a, b, region_change(x, y, grid)) for (a, x), (b, y) in zip(frames, frames[1:])]
 
 
 def _median_interval(items: list[tuple]) -> float:
