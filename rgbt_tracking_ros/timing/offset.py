@@ -205,8 +205,9 @@ class Snapshot:
         if found is None:
             return None
         offset, correlation, span, at_edge = found
-        reliable = correlation >= config.min_correlation and not at_edge
-        return OffsetEstimate(offset, correlation, reliable, span, self.rgb_received, self.thermal_received)
+        reliable = bool(correlation >= config.min_correlation and not at_edge)
+        return OffsetEstimate(float(offset), float(correlation), reliable, float(span), self.rgb_received,
+                              self.thermal_received)
 
 
 def _samples(frames: list[tuple[int, np.ndarray]], grid: tuple[int, int]) -> list[tuple[int, int, np.ndarray]]:
