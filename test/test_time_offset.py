@@ -213,3 +213,64 @@ def test_diagnostics_carry_the_offset_and_warn_beyond_half_slop():
         **base, time_offset=offset, time_offset_warning="the images say thermal stamps are 40 ms later"))
     assert level == diagnostics.WARN and "40 ms later" in message
     assert [k for k, _ in values] == list(diagnostics.KEYS) and dict(values)["time_offset_ms"] == "40.3"
+
+
+def test_node_pairing_hook_reports_and_applies_the_offset():
+    """ros/pairing.py: the own pairer's image callback feeds the monitor, check_time_offset()
+    (the diagnostics timer) estimates and, in apply mode, moves the pairer's thermal_offset."""
+    from ros_availability import require_ros
+
+    require_ros("sensor_msgs.msg")
+    from rgbt_tracking_ros.ros.conversions import numpy_to_image
+    from rgbt_tracking_ros.ros.pairing import OwnPairing, create_pairing
+    from rgbt_tracking_ros.ros.parameters import parse_parameters
+
+    class Logger:
+        def __init__(self):
+            self.lines = []
+
+        def warning(self, text, **_):
+            self.lines.append(("warning", text))
+
+        info = error = warning
+
+    class Node:
+        def __init__(self):
+            self.logger, self.subscriptions = Logger(), {}
+
+        def get_logger(self):
+            return self.logger
+
+        def resolve_topic_name(self, topic):
+            return "/" + topic
+
+        def create_subscription(self, msg_type, topic, callback, qos, callback_group=None):
+            self.subscriptions[topic] = callback
+            return topic
+
+    def message(array, encoding, stamp):
+        msg = numpy_to_image(array, encoding)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        return msg
+
+    params, _ = parse_parameters({"time_offset_estimation": "apply", "use_message_filters": True})
+    node, pairs = Node(), []
+    pairing, why = create_pairing(node, params, pairs.append)
+    assert isinstance(pairing, OwnPairing) and "time_offset_estimation is apply" in why
+    pairing.start()
+    scene = PanningScene(seed=1, size=(160, 120))
+    start = 1_700_000_000 * 1_000_000_000
+    events = [(start + round(i / 30 * 1e9), "rgb", i / 30) for i in range(int(11 * 30))]
+    events += [(start + round(i / 9 * 1e9) + 40 * MS, "thermal", i / 9) for i in range(int(11 * 9))]
+    for stamp, camera, true in sorted(events):
+        if camera == "rgb":
+            node.subscriptions["rgb/image"](message(scene.render(true, "rgb"), "rgb8", stamp))
+        else:
+            node.subscriptions["thermal/image"](message(scene.render(true, "thermal"), "mono16", stamp))
+    pairing.check_time_offset()
+    thermal_offset = pairing._pairer.config.thermal_offset
+    assert abs(thermal_offset + 0.040) <= TOLERANCE_MS / 1e3
+    values = dict(pairing.time_offset_values())
+    assert values["time_offset_applied"] == f"{thermal_offset:.4f}"
+    assert pairing.time_offset_warning() is None
+    assert any("thermal_offset set to" in text for _, text in node.logger.lines)

@@ -328,8 +328,10 @@ class MessageFiltersPairing(PairingInput):
         camera.arrived()
         if self.time_offset.collecting:  # the offset needs every frame, not only paired ones
             try:
-                self._observe_offset(camera, camera.convert(msg))
-            except Exception:  # noqa: BLE001 - counted and reported when the pair is converted
+                image = compressed_to_numpy(msg) if camera.compressed else image_to_numpy(msg)
+                stamp = msg.header.stamp
+                self.time_offset.add(camera.name, stamp_ns(stamp.sec, stamp.nanosec), image)
+            except Exception:  # noqa: BLE001 - a bad image is counted when its pair is converted
                 pass
 
     def stop(self) -> None:

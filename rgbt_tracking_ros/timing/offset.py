@@ -97,11 +97,17 @@ def change_image(image: np.ndarray, size: tuple[int, int] = (64, 48)) -> np.ndar
     Colour is averaged to grey; any dtype (uint8, uint16 thermal counts, float) is accepted.
     """
     array = np.asarray(image)
-    if array.ndim == 3:
-        array = array.mean(axis=2, dtype=np.float32) if array.shape[2] > 1 else array[..., 0]
-    if array.ndim != 2 or min(array.shape) < 2:
+    if array.ndim not in (2, 3) or min(array.shape[:2]) < 2 or (array.ndim == 3 and not 1 <= array.shape[2] <= 4):
         raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {np.shape(image)}")
-    small = cv2.resize(array.astype(np.float32, copy=False), size, interpolation=cv2.INTER_AREA)
+    if array.dtype not in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
+        array = array.astype(np.float32)
+    # Reduce first, on the original dtype: every k-th pixel down to about twice the size, then
+    # area averaging (a large image costs what a small one does), then grey and float.
+    step = max(1, min(array.shape[0] // (2 * size[1]), array.shape[1] // (2 * size[0])))
+    small = cv2.resize(np.ascontiguousarray(array[::step, ::step]), size, interpolation=cv2.INTER_AREA)
+    if small.ndim == 3:
+        small = small.mean(axis=2, dtype=np.float32)
+    small = small.astype(np.float32, copy=False)
     small -= small.mean()
     spread = float(small.std())
     return small / spread if spread > 1e-6 else small
