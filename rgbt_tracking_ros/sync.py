@@ -28,10 +28,10 @@ Minimum frame spacing. Each camera's spacing is learnt from its own stamps: over
 nominal period without jitter, the period less twice the observed jitter spread otherwise,
 and 0 (wait for the next frame, as before) until ``_MIN_SPACING_SAMPLES`` are known or
 when drops make the median spacing large. The guarantee "never pairs suboptimally"
-holds exactly while no two consecutive stamps of a camera come closer than its ``B``
-(stamps in order, spacing jitter under a quarter of the spread seen so far); a camera
-whose stamps bunch closer than ever before can, rarely, lose a closer partner, and
-``bench/pairing.py`` measures how often (docs/pairing.md).
+holds exactly while every new stamp of a camera is at least its ``B`` after its newest
+stamp (in order, and no closer to the previous frame than the spacings just seen allow).
+A camera whose stamps suddenly bunch closer than that can lose a closer partner;
+``bench/pairing.py`` measures how often (docs/timing.md).
 
 A full queue pushes out its oldest frame: paired now if it and its best match are
 each other's best (waiting longer cannot help it), else dropped. Drops are counted per
