@@ -66,11 +66,9 @@ def test_known_offsets_are_found_within_5_ms(scene_frames, thermal_rate, offset_
 def test_negative_offset_and_rgb_the_slower_camera(scene_frames):
     """RGB stamped 30 ms late (thermal 'earlier'); 9 Hz RGB beside 30 Hz thermal."""
     rgb, thermal = scene_frames
-    slow_rgb = [RecordedFrame("rgb", f.stamp, f.true_time, f.image) for f in thermal[9]]
-    # Swap the roles: the 9 Hz renders of the thermal camera's scene become RGB-like input by
-    # rendering RGB at those times instead.
+    # Swap the rates: RGB rendered at the 9 Hz camera's times, thermal at the 30 Hz one's.
     scene = PanningScene(seed=1, size=(160, 120))
-    slow_rgb = [RecordedFrame("rgb", f.stamp, f.true_time, scene.render(f.true_time, "rgb")) for f in slow_rgb]
+    slow_rgb = [RecordedFrame("rgb", f.stamp, f.true_time, scene.render(f.true_time, "rgb")) for f in thermal[9]]
     fast_thermal = [RecordedFrame("thermal", f.stamp, f.true_time, scene.render(f.true_time, "thermal"))
                     for f in rgb]
     estimator = feed(OffsetEstimator(OffsetConfig(window=SECONDS)), slow_rgb, fast_thermal,

@@ -189,7 +189,6 @@ class PairingInput(ABC):
                 f"{camera.label} sends images with a zero stamp: pairing needs the capture time "
                 "in header.stamp")
 
-
     # Camera time offset from the images (timing/monitor.py): frames in, a check on the
     # diagnostics timer, key-values and a warning out.
 
@@ -197,20 +196,23 @@ class PairingInput(ABC):
         self.time_offset.add(camera.name, frame.stamp_ns, frame.image)
 
     def check_time_offset(self) -> None:
-        """Estimate when due (call on the diagnostics timer); in apply mode set the offsets."""
+        """Estimate when due (call on the diagnostics timer); in apply mode set the offsets;
+        log a warning (once a minute at most) while the offset exceeds half the slop."""
+        logger = self._node.get_logger()
         try:
             correction = self.time_offset.update()
         except Exception as error:  # noqa: BLE001 - an estimate must never stop the node
-            self._node.get_logger().error(f"camera time offset estimate failed: {error!r}",
-                                          throttle_duration_sec=60.0)
+            logger.error(f"camera time offset estimate failed: {error!r}", throttle_duration_sec=60.0)
             return
         if correction is not None and self._apply_offsets(correction.rgb_offset,
                                                           correction.thermal_offset):
-            self._node.get_logger().info(
-                f"camera time offset from the images: thermal stamps "
-                f"{correction.estimate.offset_ms:.1f} ms after RGB (correlation "
-                f"{correction.estimate.correlation:.2f}); thermal_offset set to "
-                f"{correction.thermal_offset:.4f}")
+            logger.info(f"camera time offset from the images: thermal stamps "
+                        f"{correction.estimate.offset_ms:.1f} ms after RGB (correlation "
+                        f"{correction.estimate.correlation:.2f}); thermal_offset set to "
+                        f"{correction.thermal_offset:.4f}")
+        warning = self.time_offset_warning()
+        if warning:
+            logger.warning(warning, throttle_duration_sec=60.0)
 
     def _apply_offsets(self, rgb_offset: float, thermal_offset: float) -> bool:
         """Use new offsets for pairing; False where the back end cannot shift stamps."""
