@@ -272,3 +272,20 @@ def test_node_pairing_hook_reports_and_applies_the_offset():
     assert values["time_offset_applied"] == f"{thermal_offset:.4f}"
     assert pairing.time_offset_warning() is None
     assert any("thermal_offset set to" in text for _, text in node.logger.lines)
+
+
+def test_rendered_recording_written_as_a_bag_and_estimated_from_it(tmp_path, scene_frames):
+    """recordings.write_bag: true-time renders (30 Hz RGB, 9 Hz thermal 20 ms late) in a bag;
+    bags/offset.py reads Image messages back and finds the offset."""
+    pytest.importorskip("rosbags")
+    from rgbt_tracking_ros.bags.offset import estimate_bag_offset
+    from rgbt_tracking_ros.timing.recordings import write_bag
+
+    rgb, thermal = scene_frames
+    late = [RecordedFrame("thermal", f.stamp + 20 * MS, f.true_time, f.image) for f in thermal[9]]
+    bag = write_bag(rgb + late, tmp_path / "bag")
+    estimate, n_rgb, n_thermal = estimate_bag_offset(bag, config=OffsetConfig(window=SECONDS))
+    assert (n_rgb, n_thermal) == (len(rgb), len(late))
+    assert estimate.reliable and abs(estimate.offset_ms - 20) <= TOLERANCE_MS, estimate
+    with pytest.raises(FileExistsError):
+        write_bag(rgb, bag)
