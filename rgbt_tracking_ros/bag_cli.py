@@ -9,6 +9,7 @@ from pathlib import Path
 from .defaults import DEFAULT_MODEL
 from .eval.datasets import READERS, Sequence, read_dataset
 from .eval.metrics import PROTOCOLS
+from .runtime.parameters import SPECS_BY_NAME, TIME_OFFSET_CHOICES
 
 
 def _percent(value: float | None) -> float | None:
@@ -82,12 +83,15 @@ def _start_box(text: str | None):
 def evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .bags.evaluate import evaluate_bag
+    from .bags.evaluate import evaluate_bag, runtime_parameters
     from .eval.runner import make_tracker, save_run
 
+    config = _pairing(args)
+    params = runtime_parameters(config, time_offset_estimation=args.time_offset_estimation)
     with tqdm(unit="pair", dynamic_ncols=True, disable=args.quiet) as bar:
         result = evaluate_bag(args.bag, lambda: make_tracker(args.model, args.checkpoint, args.device, args.half),
-                              _pairing(args), _topics(args), bar.update, _start_box(args.start_box), args.protocol)
+                              config, _topics(args), bar.update, _start_box(args.start_box), args.protocol,
+                              params)
     if args.out:
         save_run(args.out, result.run)
     s = result.scores
@@ -97,6 +101,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "frames": s.frames if s else 0, "tracked_frames": len(result.run.boxes), "pairs": result.pairs,
         "rgb_frames": result.received_rgb, "thermal_frames": result.received_thermal,
         "unpaired_truth_frames": result.unpaired_truth_frames, "fps": round(result.run.fps, 2),
+        **result.time_offset,
     }
     if args.json:
         print(json.dumps(report))
@@ -144,6 +149,42 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def offset(args: argparse.Namespace) -> int:
+    from .bags.offset import estimate_bag_offset
+    from .timing.offset import OffsetConfig
+
+    config = OffsetConfig(window=args.window, min_span=min(args.min_span, args.window),
+                          max_offset=args.max_offset)
+    estimate, n_rgb, n_thermal = estimate_bag_offset(args.bag, args.rgb_topic, args.thermal_topic, config,
+                                                     args.start)
+    if estimate is None:
+        print(f"no estimate: {n_rgb} RGB and {n_thermal} thermal frames do not cover {config.min_span:g} s "
+              "of both cameras", file=sys.stderr)
+        return 1
+    thermal_offset = estimate.thermal_offset(args.rgb_offset)
+    residual = estimate.offset - (args.rgb_offset - args.thermal_offset)
+    report = {
+        "offset_ms": round(estimate.offset_ms, 2), "correlation": round(estimate.correlation, 3),
+        "reliable": estimate.reliable, "span_s": round(estimate.span, 2), "rgb_frames": n_rgb,
+        "thermal_frames": n_thermal, "thermal_offset": round(thermal_offset, 5),
+        "residual_ms": round(1e3 * residual, 2), "exceeds_half_slop": abs(residual) > args.slop / 2,
+    }
+    if args.json:
+        print(json.dumps(report))
+        return 0 if estimate.reliable else 2
+    side = "later" if estimate.offset >= 0 else "earlier"
+    quality = "reliable" if estimate.reliable else "NOT reliable (too little motion, or the cameras disagree)"
+    print(f"thermal stamps are {abs(estimate.offset_ms):.1f} ms {side} than RGB stamps of the same moment "
+          f"(correlation {estimate.correlation:.2f} over {estimate.span:.1f} s, {n_rgb} RGB and {n_thermal} "
+          f"thermal frames: {quality})")
+    print(f"pair with thermal_offset: {thermal_offset:.4f} (rgb_offset {args.rgb_offset:g})")
+    if abs(residual) > args.slop / 2:
+        print(f"warning: with thermal_offset {args.thermal_offset:g} the stamps of the same moment differ by "
+              f"{1e3 * abs(residual):.1f} ms, more than half the slop ({1e3 * args.slop:g} ms): pairs may use "
+              "the wrong frame")
+    return 0 if estimate.reliable else 2
+
+
 def _add_topics(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rgb-topic", default="/rgb/image")
     parser.add_argument("--thermal-topic", default="/thermal/image")
@@ -165,7 +206,7 @@ def _add_pairing(parser: argparse.ArgumentParser) -> None:
 
 
 def add_bag_parser(commands) -> None:
-    bag = commands.add_parser("bag", help="rosbag2 tools: from-sequence, evaluate, score, replay")
+    bag = commands.add_parser("bag", help="rosbag2 tools: from-sequence, evaluate, score, replay, offset")
     bag.epilog = ("Camera topics are base topics: raw sensor_msgs/Image there, or sensor_msgs/CompressedImage "
                   "there or on <topic>/compressed (image_transport).")
     sub = bag.add_subparsers(dest="bag_command", required=True)
@@ -207,6 +248,10 @@ def add_bag_parser(commands) -> None:
                              "box; a bag without ground truth is then tracked and not scored")
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
                         help="scoring protocol (default: the dataset the bag was written from, else otb)")
+    parser.add_argument("--time-offset-estimation", choices=TIME_OFFSET_CHOICES,
+                        default=SPECS_BY_NAME["time_offset_estimation"].default,
+                        help="the node's time_offset_estimation: 'apply' pairs with the camera offset found from "
+                             "the images (docs/timing.md); the estimate is in --json's time_offset_* keys")
     _add_pairing(parser)
     _add_topics(parser)
     parser.set_defaults(func=evaluate)
@@ -231,3 +276,16 @@ def add_bag_parser(commands) -> None:
     parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
                         help="wait up to S seconds for a subscriber on every topic before starting")
     parser.set_defaults(func=replay)
+
+    parser = sub.add_parser("offset", help="estimate the constant offset between the cameras' stamps from the "
+                                           "images (exit 2 when the estimate is not reliable)")
+    parser.add_argument("bag")
+    parser.add_argument("--start", type=float, default=0.0, help="seconds into the bag to start at")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds of both cameras to compare")
+    parser.add_argument("--min-span", type=float, default=5.0, help="fewer seconds than this: no estimate")
+    parser.add_argument("--max-offset", type=float, default=0.25, help="largest offset searched (s)")
+    parser.add_argument("--json", action="store_true", help="one JSON object")
+    _add_pairing(parser)
+    parser.add_argument("--rgb-topic", default="/rgb/image")
+    parser.add_argument("--thermal-topic", default="/thermal/image")
+    parser.set_defaults(func=offset)

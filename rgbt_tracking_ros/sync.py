@@ -14,12 +14,26 @@ nanoseconds once.
 Algorithm. Each camera keeps a queue sorted by corrected stamp. A frame's candidates are
 the unpaired frames of the other camera within slop (inclusive); its best match is the
 closest (ties: earlier stamp, then earlier arrival). Two frames are paired when each is
-the other's best match and neither can improve: later frames of a camera are stamped at
-or after its newest stamp, so a frame at distance ``dt`` from its match is final once the
-other camera's newest stamp is at least ``dt`` past it (e.g. once that camera delivered a
-frame later than stamp + slop). Late partners within slop are therefore waited for. A
-frame with no candidate is dropped once the other camera's newest stamp is more than slop
-past it. A full queue pushes out its oldest frame: paired now if it and its best match are
+the other's best match and neither can improve: no later frame of the other camera can be
+closer. Later frames of a camera are stamped at or after its *next possible stamp*, its
+newest stamp plus its minimum frame spacing ``B`` (below), so a frame at distance ``dt``
+from its match is final once that camera's next possible stamp is at least ``dt`` past it.
+A pair is therefore emitted on the arrival of its second frame whenever the other camera's
+next frame must be farther away, which at equal rates is always: no added latency. Late
+partners within slop are waited for. A frame with no candidate is dropped once the other
+camera's next possible stamp is more than slop past it.
+
+Minimum frame spacing. Each camera's spacing is learnt from its own stamps: over the last
+``_SPACING_WINDOW`` increases of its newest stamp, ``B = max(0, 2 * min - median)``: the
+nominal period without jitter, the period less twice the observed jitter spread otherwise,
+and 0 (wait for the next frame, as before) until ``_MIN_SPACING_SAMPLES`` are known or
+when drops make the median spacing large. The guarantee "never pairs suboptimally"
+holds exactly while every new stamp of a camera is at least its ``B`` after its newest
+stamp (in order, and no closer to the previous frame than the spacings just seen allow).
+A camera whose stamps suddenly bunch closer than that can lose a closer partner;
+``bench/pairing.py`` measures how often (docs/timing.md).
+
+A full queue pushes out its oldest frame: paired now if it and its best match are
 each other's best (waiting longer cannot help it), else dropped. Drops are counted per
 camera, so ``received == paired + dropped + queued`` for each camera.
 
@@ -45,6 +59,10 @@ Camera = Literal["rgb", "thermal"]
 _NS_PER_S = 1_000_000_000
 # Arrivals used to estimate the typical stamp difference between the cameras (~1 s at 30 Hz).
 _LEAD_WINDOW = 32
+# Stamp increases per camera used to learn its minimum frame spacing (~2 s at 30 Hz).
+_SPACING_WINDOW = 64
+# Fewer increases than this: spacing unknown, a frame waits for the other camera's next one.
+_MIN_SPACING_SAMPLES = 8
 # Fewer messages than this since the last health check: too early to judge.
 _MIN_HEALTH_MESSAGES = 10
 # A stamp difference this many times slop is blamed on clocks rather than on slop.
@@ -167,12 +185,28 @@ class _Stream:
     dropped: int = 0
     # (thermal newest - rgb newest) seen at each of this camera's arrivals.
     leads: deque[int] = field(default_factory=lambda: deque(maxlen=_LEAD_WINDOW))
+    # Increases of the newest stamp, and the minimum spacing B they imply (0: unknown).
+    spacings: deque[int] = field(default_factory=lambda: deque(maxlen=_SPACING_WINDOW))
+    min_spacing: int = 0
 
     def clear(self) -> None:
+        """Forget the frames and the timeline; the learnt spacing is the camera's and stays."""
         self.dropped += len(self.queue)
         self.queue.clear()
         self.newest = None
         self.leads.clear()
+
+    def note_stamp(self, stamp: int) -> None:
+        if self.newest is not None and stamp > self.newest:
+            self.spacings.append(stamp - self.newest)
+            if len(self.spacings) >= _MIN_SPACING_SAMPLES:
+                ordered = sorted(self.spacings)
+                self.min_spacing = max(0, 2 * ordered[0] - ordered[len(ordered) // 2])
+        self.newest = stamp if self.newest is None else max(self.newest, stamp)
+
+    def next_possible(self) -> int | None:
+        """The earliest stamp a later frame of this camera can carry (None: no frame yet)."""
+        return None if self.newest is None else self.newest + self.min_spacing
 
 
 @dataclass(frozen=True)
@@ -207,6 +241,28 @@ class StampPairer:
     def add_thermal(self, stamp: int, msg: object) -> list[Pair]:
         """Add a thermal frame (stamp in int ns); returns the pairs it completed, in stamp order."""
         return self._add("thermal", stamp, msg)
+
+    def set_offsets(self, rgb_offset: float | None = None, thermal_offset: float | None = None) -> None:
+        """Change the per-camera offsets (seconds) while running, e.g. to an offset estimated
+        from the images; None keeps one. Waiting frames move with their camera's offset, so
+        they can still pair; pairs already returned are not revisited."""
+        with self._lock:
+            config = self.config
+            new = PairingConfig(config.slop, config.queue_size,
+                                config.rgb_offset if rgb_offset is None else rgb_offset,
+                                config.thermal_offset if thermal_offset is None else thermal_offset,
+                                config.jump_back_tolerance)
+            for stream, offset in ((self._rgb, new.rgb_offset), (self._thermal, new.thermal_offset)):
+                delta = _to_ns(offset) - stream.offset_ns
+                stream.offset_ns += delta
+                for frame in stream.queue:
+                    frame.stamp += delta
+                if stream.newest is not None:
+                    stream.newest += delta
+            # Lead samples mix the old and the new offsets: start them again.
+            self._rgb.leads.clear()
+            self._thermal.leads.clear()
+            self.config = new
 
     def reset(self, reason: str = "reset() called") -> None:
         """Drop (and count) all waiting frames and forget the newest stamps, e.g. on a time jump."""
@@ -271,7 +327,7 @@ class StampPairer:
 
     def _note_arrival(self, stream: _Stream, stamp: int) -> None:
         stream.received += 1
-        stream.newest = stamp if stream.newest is None else max(stream.newest, stamp)
+        stream.note_stamp(stamp)
         if self._rgb.newest is not None and self._thermal.newest is not None:
             stream.leads.append(self._thermal.newest - self._rgb.newest)
 
@@ -299,8 +355,8 @@ class StampPairer:
             if thermal is None or self._best_match(thermal, self._rgb.queue) is not rgb:
                 continue
             dt = abs(rgb.stamp - thermal.stamp)
-            if (_is_final(rgb, dt, self._thermal.newest)
-                    and _is_final(thermal, dt, self._rgb.newest)):
+            if (_is_final(rgb, dt, self._thermal.next_possible())
+                    and _is_final(thermal, dt, self._rgb.next_possible())):
                 return rgb, thermal
         return None
 
@@ -320,9 +376,10 @@ class StampPairer:
 
     def _drop_unpairable(self, stream: _Stream, other: _Stream) -> None:
         """Drop frames with no candidate that no later frame of the other camera can reach."""
-        if other.newest is None:
+        other_next = other.next_possible()
+        if other_next is None:
             return
-        limit = other.newest - self._slop
+        limit = other_next - self._slop
         keep = [frame for frame in stream.queue
                 if frame.stamp >= limit or self._best_match(frame, other.queue) is not None]
         stream.dropped += len(stream.queue) - len(keep)
@@ -391,9 +448,10 @@ class StampPairer:
                        f"or queue_size (now {self.config.queue_size})")
 
 
-def _is_final(frame: _Frame, dt: int, other_newest: int | None) -> bool:
-    """No later frame of the other camera (stamped >= its newest) can come closer than dt."""
-    return other_newest is not None and other_newest - frame.stamp >= dt
+def _is_final(frame: _Frame, dt: int, other_next: int | None) -> bool:
+    """No later frame of the other camera (stamped >= other_next) can come closer than dt;
+    on a tie the frame already here wins (earlier stamp)."""
+    return other_next is not None and other_next - frame.stamp >= dt
 
 
 def _is_healthy(sample: _HealthSample, min_ratio: float) -> bool:

@@ -69,8 +69,10 @@ def test_equal_rates_with_jitter_pair_every_frame_with_its_true_partner():
     thermal = stream("thermal", PERIOD_30HZ, n, jitter=2 * MS, seed=2)
     pairer = StampPairer()
     pairs = feed(pairer, merge(rgb, thermal))
-    # Only the last pair waits: its thermal frame could still get a closer RGB frame.
-    assert partners(pairs) == [(("rgb", i), ("thermal", i)) for i in range(n - 1)]
+    # Every pair, the last one included, is emitted on its second frame's arrival: the next RGB
+    # frame (at least the learnt minimum spacing later) cannot be closer. (The pairer used to
+    # hold the last pair until the next RGB frame: that wait was the added latency.)
+    assert partners(pairs) == [(("rgb", i), ("thermal", i)) for i in range(n)]
     pairs += drain(pairer, rgb[-1][1])
     assert partners(pairs) == [(("rgb", i), ("thermal", i)) for i in range(n)]
     assert [p.rgb_stamp_ns for p in pairs] == [s for _, s, _ in rgb]
@@ -202,14 +204,15 @@ def test_bag_loop_resets_both_queues_and_pairing_continues():
     first = merge(rgb, stream("thermal", PERIOD_30HZ, n, jitter=MS, seed=10))
     second = [(camera, stamp, (msg, "again")) for camera, stamp, msg in first]
     pairer = StampPairer()
-    pairs = feed(pairer, first)
-    assert pairer.stats.queued_rgb == 1 and pairer.stats.queued_thermal == 1  # the last pair waits
+    pairs = feed(pairer, first[:-1])
+    # The last RGB frame waits for its thermal partner, which never comes before the loop.
+    assert pairer.stats.queued_rgb == 1 and pairer.stats.queued_thermal == 0
 
     pairs += feed(pairer, second[:1])  # RGB jumps back 2 s
     stats = pairer.stats
     assert stats.resets == 1 and "rgb stamp jumped back" in stats.last_reset_reason
     assert (stats.queued_rgb, stats.queued_thermal) == (1, 0)
-    assert (stats.dropped_rgb, stats.dropped_thermal) == (1, 1)  # the waiting pair was cleared
+    assert (stats.dropped_rgb, stats.dropped_thermal) == (1, 0)  # the waiting frame was cleared
 
     pairs += feed(pairer, second[1:]) + drain(pairer, rgb[-1][1])
     expected = [(("rgb", i), ("thermal", i)) for i in range(n - 1)]
@@ -372,3 +375,49 @@ def test_two_threads_keep_the_counters_consistent():
     # Whatever the interleaving, only true partners lie within slop, and none is used twice.
     assert all(pair.rgb[1] == pair.thermal[1] for pair in pairs)
     assert len({pair.rgb for pair in pairs}) == len(pairs)
+
+
+def test_equal_rates_pairs_leave_on_their_second_frame_without_waiting():
+    """Added latency: once each camera's spacing is learnt (8 frames), every pair is returned by
+    the add() of its later frame, and the pairing is the closest-partner one."""
+    n = 300
+    rgb = stream("rgb", PERIOD_30HZ, n, jitter=MS, seed=11)
+    thermal = stream("thermal", PERIOD_30HZ, n, start=3 * MS, jitter=MS, seed=12)
+    pairer = StampPairer()
+    late = []
+    for camera, stamp, msg in merge(rgb, thermal):
+        add = pairer.add_rgb if camera == "rgb" else pairer.add_thermal
+        for pair in add(stamp, msg):
+            if msg not in (pair.rgb, pair.thermal):  # emitted by a later frame: it waited
+                late.append(pair.rgb[1])
+    assert pairer.stats.paired == n
+    assert all(index < 10 for index in late)  # only while the spacing is unknown
+
+
+def test_a_camera_faster_than_its_learnt_spacing_is_still_paired_closest_when_it_waits():
+    """9 Hz thermal beside 30 Hz RGB: the thermal frame pairs as soon as the next RGB frame
+    (>= its learnt 33 ms later) cannot be closer, i.e. on the RGB frame nearest to it."""
+    rgb = stream("rgb", PERIOD_30HZ, 90, jitter=MS, seed=13)
+    thermal = stream("thermal", PERIOD_9HZ, 27, start=5 * MS, jitter=MS, seed=14)
+    pairer = StampPairer()
+    pairs = feed(pairer, merge(rgb, thermal))
+    expected = []
+    for _, t_stamp, t_msg in thermal:
+        _, r_stamp, r_msg = min(rgb, key=lambda frame: abs(frame[1] - t_stamp))
+        if abs(r_stamp - t_stamp) <= 15 * MS:
+            expected.append((r_msg, t_msg))
+    assert partners(pairs) == expected
+
+
+def test_set_offsets_moves_waiting_frames_and_later_stamps():
+    pairer = StampPairer()
+    assert pairer.add_thermal(1040 * MS, "t") == []  # thermal stamped 40 ms late, waiting
+    pairer.set_offsets(thermal_offset=-0.040)
+    assert pairer.config.thermal_offset == -0.040 and pairer.config.rgb_offset == 0.0
+    pairs = pairer.add_rgb(1000 * MS, "r")  # t now sits at 1000 ms, beside r
+    assert partners(pairs) == [("r", "t")] and pairs[0].dt_ns == 0
+    pairs = pairer.add_thermal(1074 * MS, "t-next") + pairer.add_rgb(1033 * MS, "r-next")
+    # t-next (1034 ms after its offset) waits: spacing unknown, a later RGB frame could be closer.
+    pairs += pairer.add_rgb(1066 * MS, "r3")
+    assert partners(pairs) == [("r-next", "t-next")] and pairs[0].dt_ns == MS
+    assert pairer.stats.resets == 0

@@ -64,6 +64,8 @@ class BagEvaluation:
     scores: Scores | None  # None: the bag has no ground truth for any tracked frame
     protocol: str = PROTOCOL
     infrared_truth: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+    # The camera offset found from the images: the node's /diagnostics time_offset_* values.
+    time_offset: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def scored_frames(self) -> int:
@@ -201,6 +203,7 @@ def evaluate_bag(
                 runtime.unusable(camera, str(error))
                 continue
             runtime.image(camera, ImageFrame(msg.header, image, stamp))
+            runtime.check_time_offset()  # the node's timer check, here per frame in bag time
             track(pairs)
             pairs.clear()
     end = newest + _FLUSH_GAP_NS + round(2e9 * (abs(config.rgb_offset) + abs(config.thermal_offset)))
@@ -216,7 +219,7 @@ def evaluate_bag(
     scored = any(stamp in truth for stamp in stamps)
     scores = score_tracked(name, stamp_array, run.boxes, truth, protocol, infrared) if scored else None
     return BagEvaluation(name, run, stamp_array, truth, received["rgb"], received["thermal"],
-                         paired, scores, protocol, infrared)
+                         paired, scores, protocol, infrared, dict(runtime.time_offset.values()))
 
 
 # --- scoring: which tracked frames count, against which truth, under which protocol -------------

@@ -563,6 +563,8 @@ class RGBTTrackerNode(LifecycleNode):
             self.get_logger().warning(note)
         for event in result.events:
             self._publish_event(event)
+        for note in runtime.check_time_offset().notes:  # camera offset, when an estimate is due
+            self.get_logger().info(note, throttle_duration_sec=_LOG_PERIOD_S)
         now = time.monotonic()
         if now - self._diag_time >= params.diagnostics_period:
             self._diag_time = now

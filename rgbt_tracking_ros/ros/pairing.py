@@ -264,11 +264,22 @@ class MessageFiltersPairing(PairingInput):
                     self._node, camera.message_type(), camera.topic, qos_profile=self._qos,
                     callback_group=self._group)
             # Registered before the synchronizer's own input, so arrivals are counted first.
-            subscriber.registerCallback(lambda msg, camera=camera: camera.arrived())
+            subscriber.registerCallback(lambda msg, camera=camera: self._arrived(camera, msg))
             self._filters.append(subscriber)
         self._synchronizer = message_filters.ApproximateTimeSynchronizer(
             self._filters, self._params.queue_size, self._params.slop)
         self._synchronizer.registerCallback(self._on_synchronized)
+
+    def _arrived(self, camera: Camera, msg: Any) -> None:
+        camera.arrived()
+        # The camera offset estimate needs every frame, not only paired ones.
+        if self._runtime.time_offset.collecting:
+            try:
+                image = compressed_to_numpy(msg) if camera.compressed else image_to_numpy(msg)
+                stamp = msg.header.stamp
+                self._runtime.observe(camera.name, stamp_ns(stamp.sec, stamp.nanosec), image)
+            except Exception:  # noqa: BLE001 - a bad image is counted when its pair is converted
+                pass
 
     def stop(self) -> None:
         for subscriber in self._filters:
@@ -343,6 +354,10 @@ def create_pairing(node: Any, params: NodeParameters, runtime: TrackingRuntime,
     if not params.use_message_filters:
         return (OwnPairing(node, params, runtime, deliver, callback_group),
                 "use_message_filters is false: pairing with the package's own pairer")
+    if params.time_offset_estimation == "apply":
+        return (OwnPairing(node, params, runtime, deliver, callback_group),
+                "time_offset_estimation is apply and message_filters cannot shift stamps: "
+                "pairing with the package's own pairer")
     if params.rgb_offset or params.thermal_offset:
         return (OwnPairing(node, params, runtime, deliver, callback_group),
                 "rgb_offset/thermal_offset are non-zero and message_filters cannot shift stamps: "

@@ -9,6 +9,7 @@ thread that runs the model) and takes the newest pair from a one-slot mailbox.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from rgbt_tracking_ros.runtime.targets import (
     find_frames,
 )
 from rgbt_tracking_ros.sync import Pair
+from rgbt_tracking_ros.timing.monitor import OffsetMonitor
 
 _WORKER_POLL_S = 0.1
 
@@ -80,6 +82,7 @@ class TrackingRuntime:
         self.history = FrameHistory()
         self.cameras = CameraWatch(self.labels, clock())
         self.pairing = Pairing(params.pairing_config())
+        self.time_offset = _offset_monitor(params)
         self.continuity = Continuity(params.camera_timeout, params.jump_back_tolerance)
         self.mailbox: LatestSlot[Frames] = LatestSlot()
         self.stats = WorkerStats()
@@ -93,9 +96,11 @@ class TrackingRuntime:
         self.cameras.labels = dict(labels)
 
     def restart_inputs(self) -> None:
-        """Fresh pairing, camera watch and mailbox (activate); the target, the history and
-        the continuity of stamps are kept, so a long pause marks a tracked target LOST."""
+        """Fresh pairing, offset estimate, camera watch and mailbox (activate); the target,
+        the history and the continuity of stamps are kept, so a long pause marks a tracked
+        target LOST."""
         self.pairing = Pairing(self.params.pairing_config())
+        self.time_offset = _offset_monitor(self.params)
         self.cameras = CameraWatch(self.labels, self._clock())
         self.mailbox = LatestSlot()
         self._period_base = (0, 0, 0, 0, 0)
@@ -104,8 +109,10 @@ class TrackingRuntime:
     # ------------------------------------------------------------------ inputs
 
     def image(self, camera: str, frame: ImageFrame) -> InputResult:
-        """A usable frame of one camera: paired with the package's StampPairer."""
+        """A usable frame of one camera: paired with the package's StampPairer (and seen by
+        the camera offset estimate)."""
         self.cameras.arrived(camera, self._clock(), True)
+        self.time_offset.add(camera, frame.stamp_ns, frame.image)
         pairs, reset = self.pairing.add(camera, frame.stamp_ns, frame)
         result = InputResult()
         if reset:
@@ -127,6 +134,30 @@ class TrackingRuntime:
             for pair in pairs:
                 if pair.rgb is not sentinel and pair.thermal is not sentinel:
                     self._accept(frames_of(pair), result)
+        return result
+
+    def observe(self, camera: str, stamp_ns: int, image: Any) -> None:
+        """A frame paired elsewhere (message_filters), for the camera offset estimate only;
+        worth converting while ``time_offset.collecting``."""
+        self.time_offset.add(camera, stamp_ns, image)
+
+    def check_time_offset(self) -> InputResult:
+        """Estimate the cameras' stamp offset from the images when due (every few seconds of
+        stamps: call it on a timer or after each frame); with time_offset_estimation 'apply'
+        the pairer's offsets move to the estimate. Notes say what changed or failed."""
+        result = InputResult()
+        try:
+            correction = self.time_offset.update()
+        except Exception as error:  # noqa: BLE001 - an estimate must never stop the tracker
+            result.notes.append(f"camera time offset estimate failed: {error!r}")
+            return result
+        if correction is not None:
+            self.pairing.set_offsets(correction.rgb_offset, correction.thermal_offset)
+            estimate = correction.estimate
+            result.notes.append(
+                f"camera time offset from the images: thermal stamps {estimate.offset_ms:.1f} ms "
+                f"after RGB (correlation {estimate.correlation:.2f}); thermal_offset set to "
+                f"{correction.thermal_offset:.4f}")
         return result
 
     def unusable(self, camera: str, problem: str) -> None:
@@ -256,9 +287,16 @@ class TrackingRuntime:
             if config is not None and hasattr(config, "lost_threshold"):
                 config.lost_threshold = params.lost_threshold
         if {"slop", "rgb_offset", "thermal_offset", "jump_back_tolerance"} & set(changed):
-            dropped = self.pairing.reconfigure(params.pairing_config())
-            notes.append(f"pairing restarted with slop {params.slop:g} s, offsets "
-                         f"{params.rgb_offset:g}/{params.thermal_offset:g} s ({dropped} "
+            monitor = self.time_offset
+            monitor.slop = params.slop
+            if {"rgb_offset", "thermal_offset"} & set(changed):
+                monitor.set_offsets(params.rgb_offset, params.thermal_offset)
+            # Offsets applied from an estimate stay until offsets are set by hand.
+            config = dataclasses.replace(params.pairing_config(), rgb_offset=monitor.rgb_offset,
+                                         thermal_offset=monitor.thermal_offset)
+            dropped = self.pairing.reconfigure(config)
+            notes.append(f"pairing restarted with slop {config.slop:g} s, offsets "
+                         f"{config.rgb_offset:g}/{config.thermal_offset:g} s ({dropped} "
                          "waiting frames dropped)")
         with self._input_lock:
             self.continuity.gap_s = params.camera_timeout
@@ -305,8 +343,15 @@ class TrackingRuntime:
             silent_cameras=[self.labels[name] for name in self.cameras.silent()],
             waiting_cameras=self.cameras.waiting(now, self.params.camera_timeout),
             stale_in_period=delta[4], latency_budget_s=self.params.latency_budget,
-            min_answered_ratio=self.params.min_answered_ratio, reason=status.reason)
+            min_answered_ratio=self.params.min_answered_ratio, reason=status.reason,
+            time_offset=self.time_offset.values(),
+            time_offset_warning=self.time_offset.warning(self.labels["rgb"],
+                                                         self.labels["thermal"]))
 
     def health(self, **kwargs: Any) -> tuple[int, str, list[tuple[str, str]]]:
         return evaluate(self.snapshot(**kwargs))
 
+
+def _offset_monitor(params: NodeParameters) -> OffsetMonitor:
+    return OffsetMonitor(params.time_offset_estimation, params.slop, params.rgb_offset,
+                         params.thermal_offset)

@@ -147,13 +147,16 @@ def render() -> str:
         "## Diagnostics",
         "",
         "Level and message: ERROR for model failures or a silent camera; STALE while a camera "
-        "has sent nothing; WARN for poor synchronisation, malformed images, a tracker that "
-        "answers fewer than min_answered_ratio of the pairs that arrive (naming the inference "
-        "time) or a latency over latency_budget; else OK with the state. Values: "
+        "has sent nothing; WARN for poor synchronisation, camera stamps that the images say "
+        "differ by more than half the slop (time_offset_estimation), malformed images, a "
+        "tracker that answers fewer than min_answered_ratio of the pairs that arrive (naming "
+        "the inference time) or a latency over latency_budget; else OK with the state. Values: "
         "`state`, `target_id`, rates (`rgb_rate_hz`, `thermal_rate_hz`, `pair_rate_hz`, "
         "`tracked_rate_hz`), `last_pair_dt_ms`, drop and error counters, inference and latency "
         "means and maxima, `answered_pairs`/`offered_pairs` of the period, `reason`, `device`, "
-        "`model`, `pairing`.",
+        "`model`, `pairing`, and the camera offset found from the images (`time_offset_ms`, "
+        "`time_offset_residual_ms` after the offsets in use, `time_offset_correlation`, "
+        "`time_offset_applied`: the thermal_offset set, `no` or `off`; docs/timing.md).",
         "",
         "## Parameters",
         "",

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rgbt_tracking_ros.timing.monitor import KEYS as TIME_OFFSET_KEYS
+
 OK, WARN, ERROR, STALE = 0, 1, 2, 3  # diagnostic_msgs/DiagnosticStatus levels
 
 # Keys of the values, in the order published (tests and tools read them by these names).
@@ -17,6 +19,8 @@ KEYS = (
     "malformed_thermal", "pairing_resets", "inference_ms_mean", "inference_ms_max",
     "latency_ms_mean", "latency_ms_max", "model_errors", "device", "model", "pairing",
     "answered_pairs", "offered_pairs", "reason",
+    # The cameras' stamp offset from the images (rgbt_tracking_ros/timing/monitor.py).
+    *TIME_OFFSET_KEYS,
 )
 
 
@@ -93,6 +97,8 @@ class Snapshot:
     latency_budget_s: float = 0.5
     min_answered_ratio: float = 0.5
     reason: str = ""                     # why the state is what it is
+    time_offset: Sequence[tuple[str, str]] = ()  # OffsetMonitor.values(); missing keys: ""
+    time_offset_warning: str | None = None  # stamps of one moment differ by > slop / 2: WARN
 
 
 _MIN_JUDGED_PAIRS = 5  # fewer pairs in a period: too few to judge the answered ratio
@@ -108,7 +114,8 @@ def _mean(values: Sequence[float]) -> float:
 
 def evaluate(snapshot: Snapshot) -> tuple[int, str, list[tuple[str, str]]]:
     """(level, message, key-value pairs): ERROR for a model failure or a silent camera, STALE
-    while a camera has sent nothing, WARN for sync trouble, malformed images, a tracker that
+    while a camera has sent nothing, WARN for sync trouble, camera stamps whose offset (found
+    from the images) exceeds half the slop, malformed images, a tracker that
     answers too few of the pairs or a latency over budget, else OK."""
     s, times = snapshot, snapshot.times
     problems: list[tuple[int, str]] = []
@@ -123,6 +130,8 @@ def evaluate(snapshot: Snapshot) -> tuple[int, str, list[tuple[str, str]]]:
                                 "(image_qos) and that the camera runs"))
     if s.sync_warning:
         problems.append((WARN, s.sync_warning))
+    if s.time_offset_warning:
+        problems.append((WARN, s.time_offset_warning))
     if s.malformed_in_period:
         problems.append((WARN, f"{s.malformed_in_period} malformed image(s) dropped: "
                                f"{s.last_malformed}"))
@@ -171,5 +180,7 @@ def evaluate(snapshot: Snapshot) -> tuple[int, str, list[tuple[str, str]]]:
         "answered_pairs": str(times.taken),
         "offered_pairs": str(offered),
         "reason": s.reason,
+        **{key: "" for key in TIME_OFFSET_KEYS},
+        **dict(s.time_offset),
     }
     return level, message, [(key, values[key]) for key in KEYS]

@@ -149,7 +149,8 @@ class Continuity:
 
 class Pairing:
     """The package's StampPairer behind a lock, replaceable live (slop, offsets, tolerance),
-    with its resets reported as interruptions."""
+    with its offsets movable in place (an estimated camera offset) and its resets reported as
+    interruptions."""
 
     def __init__(self, config: PairingConfig) -> None:
         self._lock = threading.Lock()
@@ -172,6 +173,11 @@ class Pairing:
             self._pairer = StampPairer(config)
             self._resets_seen = 0
             return old.queued_rgb + old.queued_thermal
+
+    def set_offsets(self, rgb_offset: float, thermal_offset: float) -> None:
+        """New per-camera offsets (s) for the running pairer; waiting frames are kept."""
+        with self._lock:
+            self._pairer.set_offsets(rgb_offset, thermal_offset)
 
     def add(self, camera: str, stamp_ns: int, frame: object) -> tuple[list[Pair], str | None]:
         """Pairs this frame completed, and the reason when the pairer reset on it."""

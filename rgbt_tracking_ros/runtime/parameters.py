@@ -30,6 +30,7 @@ TRANSPORT_CHOICES = ("raw", "compressed")
 FALLBACK_CHOICES = ("cpu", "fail")
 THERMAL_MODE_CHOICES = ("minmax", "fixed")
 CLICK_TYPE_CHOICES = ("point_stamped", "point")
+TIME_OFFSET_CHOICES = ("off", "report", "apply")  # rgbt_tracking_ros.timing.monitor.MODES
 LIVE, ACTIVATE, CONFIGURE = "live", "activate", "configure"
 WHEN_TEXT = {
     LIVE: "at once, also while active",
@@ -98,9 +99,13 @@ SPECS: tuple[ParamSpec, ...] = (
               "seconds (bag loop, restarted camera) reset the pairing and mark the target LOST; "
               "must be > 0", range=(0.0, 60.0)),
     ParamSpec("use_message_filters", "bool", True, "Pair with message_filters' "
-              "ApproximateTimeSynchronizer when it is installed and both offsets are 0; "
-              "otherwise the package's own pairer (closest match, offsets, counters)",
-              when=ACTIVATE),
+              "ApproximateTimeSynchronizer when it is installed, both offsets are 0 and "
+              "time_offset_estimation is not 'apply'; otherwise the package's own pairer "
+              "(closest match, offsets, counters)", when=ACTIVATE),
+    ParamSpec("time_offset_estimation", "string", "report", "Camera stamp offset found from the "
+              "images (docs/timing.md): 'off'; 'report' (in /diagnostics, WARN beyond half the "
+              "slop); 'apply' (also set thermal_offset to it, with the package's own pairer)",
+              choices=TIME_OFFSET_CHOICES, when=ACTIVATE),
     ParamSpec("lost_threshold", "double", 0.25, "Confidence below which the state is LOST",
               range=(0.0, 1.0)),
     ParamSpec("thermal_mode", "string", "minmax", "16-bit/float thermal to 8 bit: 'minmax' "
@@ -171,6 +176,7 @@ class NodeParameters:
     thermal_offset: float
     jump_back_tolerance: float
     use_message_filters: bool
+    time_offset_estimation: str
     lost_threshold: float
     thermal_mode: str
     thermal_range: tuple[float, ...]
