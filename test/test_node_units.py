@@ -42,7 +42,7 @@ from rgbt_tracking_ros.ros.session import (
     TargetRequest,
     TrackingSession,
 )
-from rgbt_tracking_ros.tracker import TrackState
+from rgbt_tracking_ros.tracker import TrackResult, TrackState
 
 pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")
 
@@ -260,7 +260,8 @@ class FakeTracker:
         self.age += 1
         lost = confidence < 0.25
         self.frames_since_seen = self.frames_since_seen + 1 if lost else 0
-        return self.box.copy(), confidence, TrackState.LOST if lost else TrackState.TRACKING
+        return TrackResult(self.box.copy(), confidence, TrackState.LOST if lost else TrackState.TRACKING,
+                           self.frames_since_seen, "confidence below 0.25" if lost else "")
 
 
 def frames(value: int = 0, height: int = 48, width: int = 64) -> Frames:

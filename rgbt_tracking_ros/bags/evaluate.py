@@ -93,7 +93,8 @@ def evaluate_bag(
             box, confidence = truth[stamp], 1.0
             tracker.initialize(rgb, thermal, box)
         else:
-            box, confidence, _ = tracker.track(rgb, thermal)
+            result = tracker.track(rgb, thermal)
+            box, confidence = result.box, result.confidence
         seconds.append(time.perf_counter() - start)
         stamps.append(stamp)
         boxes.append(np.asarray(box, dtype=np.float64))

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..tracker.result import TrackResult
 from .datasets import Sequence
 from .results import read_rows, result_path, write_boxes
 
@@ -31,7 +32,7 @@ from .results import read_rows, result_path, write_boxes
 class Tracker(Protocol):
     def initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: Any) -> None: ...
 
-    def track(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, float, Any]: ...
+    def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult: ...
 
 
 @dataclass
@@ -82,8 +83,8 @@ def track_sequence(tracker: Tracker, sequence: Sequence, on_frame: Callable[[], 
             boxes[0] = sequence.init_box
             tracker.initialize(rgb, thermal, boxes[0])
         else:
-            box, confidence, _ = tracker.track(rgb, thermal)
-            boxes[index], confidences[index] = box, confidence
+            result = tracker.track(rgb, thermal)
+            boxes[index], confidences[index] = result.box, result.confidence
         seconds[index] = time.perf_counter() - start
         if on_frame is not None:
             on_frame()

@@ -63,6 +63,7 @@ def build_from_config(config: dict) -> nn.Module:
     name = options.pop("name", architecture)
     options.pop("training", None)  # the training recipe is read by the trainer, not the model
     options.pop("weights", None)  # shipped weights are loaded by loading.load_model
+    options.pop("tracker", None)  # the tracker's per-model defaults (thresholds), read by RGBTTracker
     try:
         model = ARCHITECTURES[architecture](**options)
     except TypeError as error:

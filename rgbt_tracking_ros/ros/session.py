@@ -67,6 +67,7 @@ class Outcome:
     frames_since_seen: int
     target_id: str
     inference_s: float
+    reason: str = ""  # the tracker's TrackResult.reason: why the state is what it is
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,8 @@ class TrackingSession:
 
     def _track(self, frames: Frames, target_id: str) -> Outcome:
         start = self._clock()
-        box, confidence, state = self._tracker.track(frames.rgb, frames.thermal)
+        result = self._tracker.track(frames.rgb, frames.thermal)
         elapsed = self._clock() - start
-        return Outcome(frames, State.LOST if state is TrackState.LOST else State.TRACKING, box,
-                       float(confidence), int(self._tracker.age),
-                       int(self._tracker.frames_since_seen), target_id, elapsed)
+        return Outcome(frames, State.LOST if result.state is TrackState.LOST else State.TRACKING, result.box,
+                       float(result.confidence), int(self._tracker.age),
+                       int(result.frames_since_seen), target_id, elapsed, result.reason)
