@@ -102,25 +102,27 @@ def bounded_size(previous: np.ndarray, predicted: np.ndarray, max_scale_step: fl
 def tile_boxes(height: int, width: int, box: np.ndarray, factor: float, max_tiles: int) -> list[np.ndarray]:
     """Target-sized boxes whose search crops (side factor * sqrt(w h)) tile the whole frame.
 
-    Neighbouring crops overlap by half, so every point of the frame lies in the central half
-    of some crop (where the model was trained to find its target). When that would need more
-    than `max_tiles` crops (a small target in a large frame), the crops grow until it does
-    not: the target then appears smaller than at training time, the price of a bounded cost.
+    Crop centres run from a quarter crop inside one border to a quarter crop inside the other,
+    at most half a crop apart, so every pixel lies in the central half of some crop (where the
+    model was trained to find its target); crops at the border reach past it (zero padding, as
+    in tracking). When that would need more than `max_tiles` crops (a small target in a large
+    frame), the crops grow by 10% steps until it does not: the target then appears smaller
+    than at training time, the price of a bounded cost.
     """
     size = math.sqrt(float(box[2]) * float(box[3]))
     side = max(size * factor, 1.0)
-    while True:
-        stride = side / 2.0
-        cols = max(1, math.ceil((width - side) / stride) + 1) if width > side else 1
-        rows = max(1, math.ceil((height - side) / stride) + 1) if height > side else 1
-        if rows * cols <= max(1, max_tiles):
-            break
+
+    def count(extent: float) -> int:
+        span = extent - side / 2.0
+        return 1 if span <= 0 else math.ceil(span / (side / 2.0)) + 1
+
+    while count(width) * count(height) > max(1, max_tiles):
         side *= 1.1
-    w, h = float(box[2]), float(box[3])
-    scale = side / (size * factor)  # > 1 when the crops had to grow
-    w, h = w * scale, h * scale
-    xs = np.linspace(side / 2.0, width - side / 2.0, cols) if cols > 1 else np.array([width / 2.0])
-    ys = np.linspace(side / 2.0, height - side / 2.0, rows) if rows > 1 else np.array([height / 2.0])
+    cols, rows = count(width), count(height)
+    scale = side / max(size * factor, 1.0)  # > 1 when the crops had to grow
+    w, h = float(box[2]) * scale, float(box[3]) * scale
+    xs = np.linspace(side / 4.0, width - side / 4.0, cols) if cols > 1 else np.array([width / 2.0])
+    ys = np.linspace(side / 4.0, height - side / 4.0, rows) if rows > 1 else np.array([height / 2.0])
     return [np.array([x - w / 2.0, y - h / 2.0, w, h]) for y in ys for x in xs]
 
 
@@ -167,8 +169,8 @@ class TargetState:
         reason = f"re-acquired after {was_lost} lost frame(s), confidence {confidence:.3f}" if was_lost else ""
         return Decision(self.box.copy(), TrackState.TRACKING, 0, reason, take_template=True)
 
-    def redetect(self, found: np.ndarray | None, score: float, height: int, width: int,
-                 tiles: int) -> Decision:
+    def redetect(self, found: np.ndarray | None, score: float, tiles: int, height: int,
+                 width: int) -> Decision:
         """The full-frame search's best peak (raw score) after `update` left the target LOST."""
         p = self.policy
         if found is None or not score >= p.redetect_threshold:

@@ -236,7 +236,8 @@ class RGBTTracker:
         try:
             decision = target.update(pred, confidence, height, width)
             if decision.state is TrackState.LOST and target.full_search_due:
-                decision = target.redetect(*self._search_frame(rgb, thermal), height, width)
+                found, score, tiles = self._search_frame(rgb, thermal)
+                decision = target.redetect(found, score, tiles, height, width)
         except BaseException:
             target.box, target.frames_since_seen = before
             raise
