@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .defaults import DEFAULT_MODEL
 from .eval.datasets import READERS, Sequence, read_dataset
+from .evaluate_cli import add_policy_argument
 
 
 def _percent(value: float | None) -> float | None:
@@ -68,7 +69,8 @@ def evaluate(args: argparse.Namespace) -> int:
     from .eval.runner import make_tracker, save_run
 
     with tqdm(unit="pair", dynamic_ncols=True, disable=args.quiet) as bar:
-        result = evaluate_bag(args.bag, lambda: make_tracker(args.model, args.checkpoint, args.device, args.half),
+        result = evaluate_bag(args.bag, lambda: make_tracker(args.model, args.checkpoint, args.device, args.half,
+                                                             args.policy),
                               _pairing(args), _topics(args), bar.update)
     if args.out:
         save_run(args.out, result.run)
@@ -163,6 +165,7 @@ def add_bag_parser(commands) -> None:
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
     parser.add_argument("--half", action="store_true", help="fp16 on CUDA")
+    add_policy_argument(parser)
     parser.add_argument("--out", default=None, help="write <sequence>.txt result, confidence and time files here")
     parser.add_argument("--json", action="store_true", help="one JSON object, scores in percent")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -185,6 +185,7 @@ NODE_PARAMETERS: dict[str, str] = {
     "jump_back_tolerance": "double",
     "use_message_filters": "bool",
     "lost_threshold": "double",
+    "tracker_policy": "string",
     "thermal_mode": "string",
     "thermal_range": "double[]",
     "homography": "double[]",

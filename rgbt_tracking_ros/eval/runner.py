@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..defaults import TRACKER_POLICIES
 from ..tracker.result import TrackResult
 from .datasets import Sequence
 from .results import read_rows, result_path, write_boxes
@@ -49,8 +50,13 @@ class SequenceRun:
         return float(len(tracked) / tracked.sum()) if len(tracked) and tracked.sum() > 0 else float("nan")
 
 
-def make_tracker(model: str, checkpoint: str | None = None, device: str = "cpu", half: bool = False) -> Tracker:
-    """A registered model / YAML config with optional checkpoint, or a peer (`csrt-rgb`, `csrt-thermal`)."""
+def make_tracker(
+    model: str, checkpoint: str | None = None, device: str = "cpu", half: bool = False, policy: str = TRACKER_POLICIES[0]
+) -> Tracker:
+    """A registered model / YAML config with optional checkpoint, or a peer (`csrt-rgb`, `csrt-thermal`).
+
+    `policy` is TrackerConfig.policy: "robust" (default) or "official", the papers' protocol
+    (every prediction followed), for reproducing AINet's and DMTrack's benchmark numbers."""
     from .peers import PEERS, CsrtTracker
 
     if model in PEERS:
@@ -58,7 +64,7 @@ def make_tracker(model: str, checkpoint: str | None = None, device: str = "cpu",
     from ..models.loading import load_model
     from ..tracker import RGBTTracker, TrackerConfig
 
-    return RGBTTracker(load_model(model, checkpoint), TrackerConfig(device=device, half=half))
+    return RGBTTracker(load_model(model, checkpoint), TrackerConfig(device=device, half=half, policy=policy))
 
 
 def is_finished(out_dir: str | os.PathLike, sequence: Sequence) -> bool:

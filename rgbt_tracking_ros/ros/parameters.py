@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rgbt_tracking_ros.defaults import DEFAULT_MODEL
+from rgbt_tracking_ros.defaults import DEFAULT_MODEL, TRACKER_POLICIES
 from rgbt_tracking_ros.sync import PairingConfig
 from rgbt_tracking_ros.tracker import TrackerConfig, check_homography
 
@@ -81,6 +81,10 @@ SPECS: tuple[ParamSpec, ...] = (
               "otherwise the package's own pairer (closest match, offsets, counters)"),
     ParamSpec("lost_threshold", "double", 0.25, "Confidence below which the state is LOST",
               range=(0.0, 1.0)),
+    ParamSpec("tracker_policy", "string", TRACKER_POLICIES[0], "'robust': a low-confidence "
+              "prediction does not move the target, the search widens while LOST and the whole "
+              "frame is searched now and then; 'official': every prediction is followed, as the "
+              "AINet and DMTrack papers do", choices=TRACKER_POLICIES),
     ParamSpec("thermal_mode", "string", "minmax", "16-bit/float thermal to 8 bit: 'minmax' "
               "per frame or 'fixed' over thermal_range", choices=THERMAL_MODE_CHOICES),
     ParamSpec("thermal_range", "double[]", [], "[lo, hi] raw thermal values mapped to 0..255 "
@@ -136,6 +140,7 @@ class NodeParameters:
     jump_back_tolerance: float
     use_message_filters: bool
     lost_threshold: float
+    tracker_policy: str
     thermal_mode: str
     thermal_range: tuple[float, ...]
     homography: tuple[float, ...]
@@ -166,7 +171,8 @@ class NodeParameters:
         return self.thermal_range[0], self.thermal_range[1]
 
     def tracker_config(self, device: str, half: bool) -> TrackerConfig:
-        return TrackerConfig(lost_threshold=self.lost_threshold, device=device, half=half,
+        return TrackerConfig(lost_threshold=self.lost_threshold, policy=self.tracker_policy,
+                             device=device, half=half,
                              thermal_mode=self.thermal_mode,
                              thermal_range=self.thermal_value_range(),
                              homography=self.homography_matrix())

@@ -31,10 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rgbt_tracking_ros.defaults import TRACKER_POLICIES as POLICIES
 from rgbt_tracking_ros.tracker.geometry import clip_box
 from rgbt_tracking_ros.tracker.result import TrackState
-
-POLICIES = ("robust", "official")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rgbt_tracking_ros.defaults import TRACKER_POLICIES
 from rgbt_tracking_ros.models.head import decode_boxes
 from rgbt_tracking_ros.tracker.acceleration import (
     Uploader,
@@ -56,7 +57,7 @@ class TrackerConfig:
     # "robust": low-confidence predictions do not move the target, the search widens while
     # LOST and the whole frame is searched every redetect_interval lost frames; "official":
     # AINet's / DMTrack's own protocol (every prediction is followed), for benchmark runs.
-    policy: str = "robust"
+    policy: str = TRACKER_POLICIES[0]
     # Windowed peak score below which the target counts as LOST; None: the model config's
     # `tracker.lost_threshold`, else DEFAULT_LOST_THRESHOLD.
     lost_threshold: float | None = None
