@@ -79,8 +79,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("use_message_filters", "bool", True, "Pair with message_filters' "
               "ApproximateTimeSynchronizer when it is installed and both offsets are 0; "
               "otherwise the package's own pairer (closest match, offsets, counters)"),
-    ParamSpec("lost_threshold", "double", 0.25, "Confidence below which the state is LOST",
-              range=(0.0, 1.0)),
+    ParamSpec("lost_threshold", "double", -1.0, "Confidence below which the state is LOST; "
+              "negative = the model's own (config/models/<model>.yaml, tracker.lost_threshold)",
+              range=(-1.0, 1.0)),
     ParamSpec("tracker_policy", "string", TRACKER_POLICIES[0], "'robust': a low-confidence "
               "prediction does not move the target, the search widens while LOST and the whole "
               "frame is searched now and then; 'official': every prediction is followed, as the "
@@ -171,7 +172,8 @@ class NodeParameters:
         return self.thermal_range[0], self.thermal_range[1]
 
     def tracker_config(self, device: str, half: bool) -> TrackerConfig:
-        return TrackerConfig(lost_threshold=self.lost_threshold, policy=self.tracker_policy,
+        lost_threshold = self.lost_threshold if self.lost_threshold >= 0 else None
+        return TrackerConfig(lost_threshold=lost_threshold, policy=self.tracker_policy,
                              device=device, half=half,
                              thermal_mode=self.thermal_mode,
                              thermal_range=self.thermal_value_range(),

@@ -18,7 +18,8 @@ class TrackResult:
     confident estimate, not the model's guess (under the "official" policy it is the model's
     guess); `reason` says why the state is what it is ("" while plainly TRACKING).
 
-    `confidence` is the local search's windowed peak score; `search_factor` the factor that
+    `confidence` is the local search's windowed peak score (the full-frame search's raw peak
+    on a frame it re-acquired the target); `search_factor` the factor that
     search cropped with (it widens while LOST); `redetected` is True on the frame a full-frame
     search re-acquired the target.
     """

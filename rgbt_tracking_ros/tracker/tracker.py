@@ -121,10 +121,26 @@ def _check_config(config: TrackerConfig) -> None:
     thermal_to_rgb8(np.zeros((1, 1), np.uint16), config.thermal_mode, config.thermal_range)
 
 
+def _model_tracker_defaults(model_config: dict) -> dict:
+    if "tracker" in model_config:
+        return model_config["tracker"] or {}
+    name = model_config.get("name")
+    if not name:
+        return {}
+    from rgbt_tracking_ros.models.registry import load_model_config
+
+    try:
+        return load_model_config(name).get("tracker") or {}
+    except (KeyError, FileNotFoundError, ValueError):
+        return {}
+
+
 def state_policy(config: TrackerConfig, model_config: dict | None = None) -> StatePolicy:
     """The target-state settings: TrackerConfig's, with thresholds it leaves at None taken
-    from the model config's `tracker:` section (config/models/<name>.yaml), else defaults."""
-    defaults = (model_config or {}).get("tracker") or {}
+    from the model config's `tracker:` section (config/models/<name>.yaml; for a checkpoint
+    whose stored config predates that section, the registered config of the same name), else
+    DEFAULT_LOST_THRESHOLD."""
+    defaults = _model_tracker_defaults(model_config or {})
     lost = config.lost_threshold
     if lost is None:
         lost = float(defaults.get("lost_threshold", DEFAULT_LOST_THRESHOLD))
@@ -239,6 +255,8 @@ class RGBTTracker:
             if decision.state is TrackState.LOST and target.full_search_due:
                 found, score, tiles = self._search_frame(rgb, thermal)
                 decision = target.redetect(found, score, tiles, height, width)
+                if decision.redetected:
+                    confidence = score  # the full-frame peak (raw) that re-acquired the target
         except BaseException:
             target.box, target.frames_since_seen = before
             raise
