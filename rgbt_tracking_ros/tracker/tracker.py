@@ -26,7 +26,6 @@ from rgbt_tracking_ros.tracker.acceleration import (
 )
 from rgbt_tracking_ros.tracker.geometry import (
     BoxLike,
-    clip_box,
     crop_square,
     hann_window,
     map_box_back,
