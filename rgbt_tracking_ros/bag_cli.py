@@ -10,6 +10,7 @@ from .defaults import DEFAULT_MODEL
 from .eval.datasets import READERS, Sequence, read_dataset
 from .eval.metrics import PROTOCOLS
 from .runtime.parameters import SPECS_BY_NAME, TIME_OFFSET_CHOICES
+from .evaluate_cli import add_policy_argument
 
 
 def _percent(value: float | None) -> float | None:
@@ -89,7 +90,8 @@ def evaluate(args: argparse.Namespace) -> int:
     config = _pairing(args)
     params = runtime_parameters(config, time_offset_estimation=args.time_offset_estimation)
     with tqdm(unit="pair", dynamic_ncols=True, disable=args.quiet) as bar:
-        result = evaluate_bag(args.bag, lambda: make_tracker(args.model, args.checkpoint, args.device, args.half),
+        result = evaluate_bag(args.bag, lambda: make_tracker(args.model, args.checkpoint, args.device, args.half,
+                                                             args.policy),
                               config, _topics(args), bar.update, _start_box(args.start_box), args.protocol,
                               params)
     if args.out:
@@ -240,6 +242,7 @@ def add_bag_parser(commands) -> None:
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
     parser.add_argument("--half", action="store_true", help="fp16 on CUDA")
+    add_policy_argument(parser)
     parser.add_argument("--out", default=None, help="write <sequence>.txt result, confidence and time files here")
     parser.add_argument("--json", action="store_true", help="one JSON object, scores in percent")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

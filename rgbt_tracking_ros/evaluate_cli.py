@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .defaults import DEFAULT_MODEL
+from .defaults import DEFAULT_MODEL, TRACKER_POLICIES
 from .eval.datasets import READERS, read_dataset, read_otb
 from .eval.metrics import PROTOCOLS, FrameMeasures, Scores, frame_measures, score
 from .eval.results import read_results, tracker_folder
@@ -182,12 +182,23 @@ def run(args: argparse.Namespace) -> int:
         if args.root is None:
             raise ValueError("--dataset needs --root")
         sequences = read_dataset(args.dataset, args.root)
-    runs = run_sequences(lambda: make_tracker(args.model, args.checkpoint, args.device, args.half), sequences, args.out)
+    runs = run_sequences(
+        lambda: make_tracker(args.model, args.checkpoint, args.device, args.half, args.policy), sequences, args.out
+    )
     done = [r for r in runs if not r.skipped]
     print(f"tracked {len(done)} sequence(s), skipped {len(runs) - len(done)} already finished; results in {args.out}")
     for r in done:
         print(f"  {r.name}: {len(r.boxes)} frames, {r.fps:.1f} FPS")
     return 0
+
+
+def add_policy_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy", choices=TRACKER_POLICIES, default=TRACKER_POLICIES[0],
+        help="target state after low-confidence frames: 'robust' (default) keeps the last confident box, widens "
+        "the search and re-detects over the whole frame; 'official' follows every prediction as the AINet and "
+        "DMTrack papers do (use it to reproduce their benchmark numbers)",
+    )
 
 
 def add_evaluate_parsers(commands) -> None:
@@ -229,4 +240,5 @@ def add_evaluate_parsers(commands) -> None:
     parser.add_argument("--out", required=True, help="results folder; finished sequences are skipped on a rerun")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
     parser.add_argument("--half", action="store_true", help="fp16 on CUDA")
+    add_policy_argument(parser)
     parser.set_defaults(func=run)

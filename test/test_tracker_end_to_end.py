@@ -55,8 +55,9 @@ def test_confidence_drops_and_state_turns_lost_when_the_target_vanishes(trained_
     sequence = make_sequence(HELD_OUT_SEEDS[0], frames=10)
     tracker = RGBTTracker(load_model(checkpoint=trained_checkpoint), TrackerConfig(lost_threshold=0.3))
     tracker.initialize(sequence.rgb[0], sequence.thermal[0], sequence.boxes[0])
-    _, seen, state = tracker.track(sequence.rgb[1], sequence.thermal[1])
-    assert state is TrackState.TRACKING and seen > 0.3
+    first = tracker.track(sequence.rgb[1], sequence.thermal[1])
+    seen = first.confidence
+    assert first.state is TrackState.TRACKING and seen > 0.3
     blank_rgb = np.full_like(sequence.rgb[2], 128)
     blank_thermal = np.full_like(sequence.thermal[2], 20000)
     confidences = [tracker.track(blank_rgb, blank_thermal).confidence for _ in range(3)]

@@ -72,7 +72,8 @@ def test_cuda_graph_and_compile_on_cpu_fall_back_to_eager_and_plain_uploads(
     assert tracker._track_search == model.track_search and not tracker._upload.pinned
     sequence = make_sequence(1, frames=3)
     tracker.initialize(*_frames(sequence, 0), sequence.boxes[0])
-    box, confidence, _ = tracker.track(*_frames(sequence, 1))
+    result = tracker.track(*_frames(sequence, 1))
+    box, confidence = result.box, result.confidence
     assert np.all(np.isfinite(box)) and 0.0 <= confidence <= 1.0
 
 
@@ -83,7 +84,7 @@ def test_bf16_on_cpu_runs_the_model_under_autocast(monkeypatch: pytest.MonkeyPat
     tracker = RGBTTracker(build_model("ainet_tiny"), TrackerConfig(precision="bf16"))
     sequence = make_sequence(2, frames=2)
     tracker.initialize(*_frames(sequence, 0), sequence.boxes[0])
-    box, _, _ = tracker.track(*_frames(sequence, 1))
+    box = tracker.track(*_frames(sequence, 1)).box
     assert seen and set(seen) == {torch.bfloat16} and np.all(np.isfinite(box))
 
 

@@ -102,11 +102,12 @@ def _frames(rgb_value: int = 100, thermal_value: int = 60) -> tuple[np.ndarray, 
 def test_track_returns_the_hand_computed_box_and_windowed_confidence():
     model = FakeModel(cell=(9, 6), offset=(0.25, 0.5), size=(0.1, 0.2), peaks=(0.9,), decoy=0.95)
     model.train()
-    tracker = RGBTTracker(model, TrackerConfig())
+    tracker = RGBTTracker(model, TrackerConfig(policy="official"))
     assert not model.training
     tracker.initialize(*_frames(), (100, 80, 40, 30))
 
-    box, confidence, state = tracker.track(*_frames())
+    result = tracker.track(*_frames())
+    box, confidence, state = result.box, result.confidence, result.state
     # Search crop ceil(sqrt(1200) * 4) = 139 pixels; half side 69.5; previous centre (120, 95).
     # cx = 6.25 / 16 * 139 = 54.296875 -> 120 - 69.5 + 54.296875 = 104.796875, w = 13.9;
     # cy = 9.5 / 16 * 139 = 82.53125 -> 95 - 69.5 + 82.53125 = 108.03125, h = 27.8.
@@ -118,7 +119,7 @@ def test_track_returns_the_hand_computed_box_and_windowed_confidence():
     assert state is TrackState.TRACKING
     np.testing.assert_allclose(tracker.box, box)
 
-    box, _, _ = tracker.track(*_frames())
+    box = tracker.track(*_frames()).box
     # Crop ceil(sqrt(13.9 * 27.8) * 4) = 79, half 39.5, centre (104.796875, 108.03125):
     # cx = 6.25 / 16 * 79 = 30.859375 -> 96.15625, w = 7.9 -> clipped up to the margin of 10;
     # cy = 9.5 / 16 * 79 = 46.90625 -> 115.4375, h = 15.8.
@@ -134,7 +135,7 @@ def test_templates_and_search_are_cut_around_the_right_boxes():
     model = FakeModel(size=(0.25, 0.25))
     tracker = RGBTTracker(model)
     tracker.initialize(rgb, thermal, (100, 80, 32, 32))
-    box, _, _ = tracker.track(rgb, thermal)
+    box = tracker.track(rgb, thermal).box
     # Template: crop 64 -> x2 -> the square covers 32..95. Search: crop 128 -> x2 -> 96..159.
     call = model.calls[0]
     for image, value, start, stop in (
@@ -156,7 +157,7 @@ def test_dmtrack_memory_slides_over_the_latest_templates():
     # Frame i is uniform: RGB 10 * (i + 1), thermal 7 * (i + 1) + 3; frame 0 initialises.
     tracker.initialize(*_frames(10, 10), (140, 100, 40, 40))
     for i in range(1, 6):
-        box, _, _ = tracker.track(*_frames(10 * (i + 1), 7 * (i + 1) + 3))
+        box = tracker.track(*_frames(10 * (i + 1), 7 * (i + 1) + 3)).box
         np.testing.assert_allclose(box, [140, 100, 40, 40])
 
     def fingerprints(call: dict, key: str) -> list[int]:
@@ -186,8 +187,7 @@ def test_low_confidence_is_lost_and_frames_since_seen_counts():
     assert (tracker.age, tracker.frames_since_seen) == (0, 0)
     states, unseen = [], []
     for _ in range(5):
-        _, _, state = tracker.track(*_frames())
-        states.append(state)
+        states.append(tracker.track(*_frames()).state)
         unseen.append(tracker.frames_since_seen)
     T, L = TrackState.TRACKING, TrackState.LOST
     assert states == [T, L, L, T, L]
@@ -222,7 +222,8 @@ def test_smaller_uint16_thermal_is_stretched_and_resized_onto_rgb():
     rgb = np.full((HEIGHT, WIDTH, 3), 100, np.uint8)
     thermal = _step_thermal(HEIGHT // 2, WIDTH // 2, 80)  # column 80 -> RGB column 160
     tracker.initialize(rgb, thermal, (144, 104, 32, 32))
-    box, _, state = tracker.track(rgb, thermal)
+    result = tracker.track(rgb, thermal)
+    box, state = result.box, result.state
     _assert_step_in_template(model.calls[0]["templates_x"][0])
     np.testing.assert_allclose(box, [144, 104, 32, 32])  # RGB pixels, not thermal pixels
     assert state is TrackState.TRACKING
@@ -255,7 +256,7 @@ def test_bad_initial_box_leaves_tracker_uninitialised():
 
 def test_bad_inputs_raise_and_leave_state_unchanged():
     model = FakeModel(num_templates=3, peaks=(0.9, 0.1))
-    tracker = RGBTTracker(model)
+    tracker = RGBTTracker(model, TrackerConfig(policy="official"))  # a template from every frame
     tracker.initialize(*_frames(10, 10), (140, 100, 40, 40))
     tracker.track(*_frames(20, 20))
     tracker.track(*_frames(30, 30))  # LOST: frames_since_seen = 1
@@ -314,7 +315,7 @@ def test_reset_forgets_the_target():
 def test_returned_box_is_a_copy():
     tracker = RGBTTracker(FakeModel())
     tracker.initialize(*_frames(), (140, 100, 40, 40))
-    box, _, _ = tracker.track(*_frames())
+    box = tracker.track(*_frames()).box
     box[0] = -1.0
     assert tracker.box[0] == 140
 

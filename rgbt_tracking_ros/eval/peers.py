@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from ..tracker.preprocess import align_thermal, thermal_to_rgb8, to_rgb_uint8
-from ..tracker.result import TrackState
+from ..tracker.result import TrackResult, TrackState
 
 PEERS = {"csrt-rgb": "rgb", "csrt-thermal": "thermal"}
 
@@ -37,6 +37,7 @@ class CsrtTracker:
         self.modality = modality
         self._tracker: cv2.Tracker | None = None
         self._box: np.ndarray | None = None
+        self._unseen = 0
 
     def _image(self, rgb: np.ndarray, thermal: np.ndarray) -> np.ndarray:
         rgb = to_rgb_uint8(rgb)
@@ -50,12 +51,15 @@ class CsrtTracker:
         self._tracker = _create_csrt()
         self._tracker.init(self._image(rgb, thermal), tuple(int(round(v)) for v in box))
         self._box = box
+        self._unseen = 0
 
-    def track(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, float, TrackState]:
+    def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult:
         if self._tracker is None or self._box is None:
             raise RuntimeError("track() called before initialize()")
         found, box = self._tracker.update(self._image(rgb, thermal))
         if found:
             self._box = np.asarray(box, dtype=np.float64)
-            return self._box.copy(), 1.0, TrackState.TRACKING
-        return self._box.copy(), 0.0, TrackState.LOST
+            self._unseen = 0
+            return TrackResult(self._box.copy(), 1.0, TrackState.TRACKING)
+        self._unseen += 1
+        return TrackResult(self._box.copy(), 0.0, TrackState.LOST, self._unseen, "CSRT reports the target not found")

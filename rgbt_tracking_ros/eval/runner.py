@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..defaults import TRACKER_POLICIES
+from ..tracker.result import TrackResult
 from .datasets import Sequence
 from .results import read_rows, result_path, write_boxes
 
@@ -31,7 +33,7 @@ from .results import read_rows, result_path, write_boxes
 class Tracker(Protocol):
     def initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: Any) -> None: ...
 
-    def track(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, float, Any]: ...
+    def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult: ...
 
 
 @dataclass
@@ -48,8 +50,13 @@ class SequenceRun:
         return float(len(tracked) / tracked.sum()) if len(tracked) and tracked.sum() > 0 else float("nan")
 
 
-def make_tracker(model: str, checkpoint: str | None = None, device: str = "cpu", half: bool = False) -> Tracker:
-    """A registered model / YAML config with optional checkpoint, or a peer (`csrt-rgb`, `csrt-thermal`)."""
+def make_tracker(
+    model: str, checkpoint: str | None = None, device: str = "cpu", half: bool = False, policy: str = TRACKER_POLICIES[0]
+) -> Tracker:
+    """A registered model / YAML config with optional checkpoint, or a peer (`csrt-rgb`, `csrt-thermal`).
+
+    `policy` is TrackerConfig.policy: "robust" (default) or "official", the papers' protocol
+    (every prediction followed), for reproducing AINet's and DMTrack's benchmark numbers."""
     from .peers import PEERS, CsrtTracker
 
     if model in PEERS:
@@ -57,7 +64,7 @@ def make_tracker(model: str, checkpoint: str | None = None, device: str = "cpu",
     from ..models.loading import load_model
     from ..tracker import RGBTTracker, TrackerConfig
 
-    return RGBTTracker(load_model(model, checkpoint), TrackerConfig(device=device, half=half))
+    return RGBTTracker(load_model(model, checkpoint), TrackerConfig(device=device, half=half, policy=policy))
 
 
 def is_finished(out_dir: str | os.PathLike, sequence: Sequence) -> bool:
@@ -82,8 +89,8 @@ def track_sequence(tracker: Tracker, sequence: Sequence, on_frame: Callable[[], 
             boxes[0] = sequence.init_box
             tracker.initialize(rgb, thermal, boxes[0])
         else:
-            box, confidence, _ = tracker.track(rgb, thermal)
-            boxes[index], confidences[index] = box, confidence
+            result = tracker.track(rgb, thermal)
+            boxes[index], confidences[index] = result.box, result.confidence
         seconds[index] = time.perf_counter() - start
         if on_frame is not None:
             on_frame()

@@ -283,9 +283,9 @@ class TrackingRuntime:
             notes.append(f"parameter {name} changed from {getattr(old, name)!r} to "
                          f"{getattr(params, name)!r}: in effect now")
         if "lost_threshold" in changed:
-            config = getattr(self.session.tracker, "config", None)
-            if config is not None and hasattr(config, "lost_threshold"):
-                config.lost_threshold = params.lost_threshold
+            setter = getattr(self.session.tracker, "set_lost_threshold", None)
+            if setter is not None:
+                setter(params.model_lost_threshold())
         if {"slop", "rgb_offset", "thermal_offset", "jump_back_tolerance"} & set(changed):
             monitor = self.time_offset
             monitor.slop = params.slop

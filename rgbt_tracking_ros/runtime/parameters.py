@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rgbt_tracking_ros.defaults import DEFAULT_MODEL
+from rgbt_tracking_ros.defaults import DEFAULT_MODEL, TRACKER_POLICIES
 from rgbt_tracking_ros.sync import PairingConfig
 
 IMAGE_QOS_CHOICES = ("sensor_data", "reliable", "system_default")
@@ -106,8 +106,14 @@ SPECS: tuple[ParamSpec, ...] = (
               "images (docs/timing.md): 'off'; 'report' (in /diagnostics, WARN beyond half the "
               "slop); 'apply' (also set thermal_offset to it, with the package's own pairer)",
               choices=TIME_OFFSET_CHOICES, when=ACTIVATE),
-    ParamSpec("lost_threshold", "double", 0.25, "Confidence below which the state is LOST",
-              range=(0.0, 1.0)),
+    ParamSpec("lost_threshold", "double", -1.0, "Confidence below which the state is LOST; "
+              "negative = the model's own (config/models/<model>.yaml, tracker.lost_threshold)",
+              range=(-1.0, 1.0)),
+    ParamSpec("tracker_policy", "string", TRACKER_POLICIES[0], "'robust': a low-confidence "
+              "prediction does not move the target, the search widens while LOST and the whole "
+              "frame is searched now and then; 'official': every prediction is followed, as the "
+              "AINet and DMTrack papers do (docs/tracking-state.md)", choices=TRACKER_POLICIES,
+              when=CONFIGURE),
     ParamSpec("thermal_mode", "string", "minmax", "16-bit/float thermal to 8 bit: 'minmax' "
               "per frame or 'fixed' over thermal_range", choices=THERMAL_MODE_CHOICES,
               when=CONFIGURE),
@@ -178,6 +184,7 @@ class NodeParameters:
     use_message_filters: bool
     time_offset_estimation: str
     lost_threshold: float
+    tracker_policy: str
     thermal_mode: str
     thermal_range: tuple[float, ...]
     homography: tuple[float, ...]
@@ -210,10 +217,15 @@ class NodeParameters:
             return None
         return self.thermal_range[0], self.thermal_range[1]
 
+    def model_lost_threshold(self) -> float | None:
+        """The tracker's lost_threshold: None (the model's own) for a negative value."""
+        return self.lost_threshold if self.lost_threshold >= 0 else None
+
     def tracker_config(self, device: str, half: bool) -> Any:
         from rgbt_tracking_ros.tracker import TrackerConfig
 
-        return TrackerConfig(lost_threshold=self.lost_threshold, device=device, half=half,
+        return TrackerConfig(lost_threshold=self.model_lost_threshold(), policy=self.tracker_policy,
+                             device=device, half=half,
                              thermal_mode=self.thermal_mode,
                              thermal_range=self.thermal_value_range(),
                              homography=self.homography_matrix())

@@ -1,7 +1,10 @@
 """The RGB-thermal tracker runtime: numpy frames in, (x, y, w, h) boxes out.
 
 It runs the official OSTrack-style inference of AINet (one fixed template) and DMTrack
-(a sliding memory of the latest templates) around any model with the shared interface.
+(a sliding memory of the latest templates) around any model with the shared interface. What
+happens to the target state after each prediction (follow it blindly, as the papers do, or keep
+the last confident box, widen the search and re-detect over the whole frame) is the policy of
+`target_state.TargetState`; TrackerConfig.policy picks it.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rgbt_tracking_ros.defaults import TRACKER_POLICIES
 from rgbt_tracking_ros.models.head import decode_boxes
 from rgbt_tracking_ros.models.protocol import model_geometry
 from rgbt_tracking_ros.tracker.acceleration import (
@@ -23,7 +27,6 @@ from rgbt_tracking_ros.tracker.acceleration import (
 )
 from rgbt_tracking_ros.tracker.geometry import (
     BoxLike,
-    clip_box,
     crop_square,
     hann_window,
     map_box_back,
@@ -31,6 +34,7 @@ from rgbt_tracking_ros.tracker.geometry import (
 )
 from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
 from rgbt_tracking_ros.tracker.target_model import InstanceMatcher, TargetModelConfig
+from rgbt_tracking_ros.tracker.target_state import POLICIES, StatePolicy, TargetState, tile_boxes
 from rgbt_tracking_ros.tracker.preprocess import (
     align_thermal,
     check_homography,
@@ -39,6 +43,9 @@ from rgbt_tracking_ros.tracker.preprocess import (
 )
 
 CLIP_MARGIN = 10
+# The peak score below which the target counts as LOST when neither TrackerConfig nor the
+# model's config (`tracker: {lost_threshold: ...}` in config/models/<name>.yaml) sets one.
+DEFAULT_LOST_THRESHOLD = 0.25
 
 
 @dataclass
@@ -47,7 +54,27 @@ class TrackerConfig:
 
     template_factor: float | None = None  # None: model.geometry.template_factor
     search_factor: float | None = None  # None: model.geometry.search_factor
-    lost_threshold: float = 0.25  # windowed peak score below which the target counts as LOST
+    # "robust": low-confidence predictions do not move the target, the search widens while
+    # LOST and the whole frame is searched every redetect_interval lost frames; "official":
+    # AINet's / DMTrack's own protocol (every prediction is followed), for benchmark runs.
+    policy: str = TRACKER_POLICIES[0]
+    # Windowed peak score below which the target counts as LOST; None: the model config's
+    # `tracker.lost_threshold`, else DEFAULT_LOST_THRESHOLD.
+    lost_threshold: float | None = None
+    # Raw peak score a full-frame search needs to re-acquire; None: the model config's
+    # `tracker.redetect_threshold`, else the lost threshold.
+    redetect_threshold: float | None = None
+    search_growth: float = 1.15  # search factor x this per LOST frame (robust) ...
+    max_search_factor: float = 6.0  # ... up to this
+    redetect_interval: int = 10  # full-frame search every this many LOST frames; 0: never
+    redetect_max_tiles: int = 48  # crops of one full-frame search at most (bounds its cost)
+    redetect_batch: int = 16  # crops per model call of the full-frame search
+    # Per-frame bound on |log change| of scale sqrt(w h) and of aspect w / h (LasHeR's 99th
+    # percentile of |log scale change| per frame is 0.156), then exponential smoothing of the
+    # size with this weight on the new measurement (robust policy).
+    max_scale_step: float = 0.156
+    max_aspect_step: float = 0.156
+    size_smoothing: float = 0.5
     device: str = "cpu"
     half: bool = False  # the older switch for precision="fp16"
     precision: str | None = None  # "fp32", "fp16" or "bf16" autocast; None: from `half`
@@ -87,8 +114,14 @@ def _resolve_device(name: str) -> torch.device:
 def _check_config(config: TrackerConfig) -> None:
     if not (config.template_factor > 0 and config.search_factor > 0):
         raise ValueError("template_factor and search_factor must be positive")
-    if not np.isfinite(config.lost_threshold):
-        raise ValueError(f"lost_threshold must be finite, got {config.lost_threshold}")
+    if config.policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {config.policy!r}")
+    for name in ("lost_threshold", "redetect_threshold"):
+        value = getattr(config, name)
+        if value is not None and not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
+    if config.redetect_max_tiles < 1 or config.redetect_batch < 1:
+        raise ValueError("redetect_max_tiles and redetect_batch must be >= 1")
     # Convert a tiny frame once so that a bad thermal_mode / thermal_range fails here, not on
     # the first frame.
     thermal_to_rgb8(np.zeros((1, 1), np.uint16), config.thermal_mode, config.thermal_range)
@@ -97,8 +130,48 @@ def _check_config(config: TrackerConfig) -> None:
 def _wants_target_model(config: TrackerConfig, model: nn.Module) -> bool:
     if config.target_model is not None:
         return bool(config.target_model)
-    settings = (getattr(model, "config", None) or {}).get("tracker") or {}
-    return bool(settings.get("target_model", False))
+    return bool(_model_tracker_defaults(getattr(model, "config", None) or {}).get("target_model", False))
+
+
+def _model_tracker_defaults(model_config: dict) -> dict:
+    if "tracker" in model_config:
+        return model_config["tracker"] or {}
+    name = model_config.get("name")
+    if not name:
+        return {}
+    from rgbt_tracking_ros.models.registry import load_model_config
+
+    try:
+        return load_model_config(name).get("tracker") or {}
+    except (KeyError, FileNotFoundError, ValueError):
+        return {}
+
+
+def state_policy(config: TrackerConfig, model_config: dict | None = None) -> StatePolicy:
+    """The target-state settings: TrackerConfig's, with thresholds it leaves at None taken
+    from the model config's `tracker:` section (config/models/<name>.yaml; for a checkpoint
+    whose stored config predates that section, the registered config of the same name), else
+    DEFAULT_LOST_THRESHOLD."""
+    defaults = _model_tracker_defaults(model_config or {})
+    lost = config.lost_threshold
+    if lost is None:
+        lost = float(defaults.get("lost_threshold", DEFAULT_LOST_THRESHOLD))
+    redetect = config.redetect_threshold
+    if redetect is None:
+        redetect = float(defaults.get("redetect_threshold", lost))
+    return StatePolicy(
+        policy=config.policy,
+        lost_threshold=lost,
+        redetect_threshold=redetect,
+        search_factor=config.search_factor,
+        search_growth=config.search_growth,
+        max_search_factor=max(config.max_search_factor, config.search_factor),
+        redetect_interval=config.redetect_interval,
+        max_scale_step=config.max_scale_step,
+        max_aspect_step=config.max_aspect_step,
+        size_smoothing=config.size_smoothing,
+        clip_margin=CLIP_MARGIN,
+    )
 
 
 class RGBTTracker:
@@ -117,6 +190,7 @@ class RGBTTracker:
         self.template_size = geometry.template_size
         self.search_size = geometry.search_size
         self.feat_size = geometry.feat_size
+        self.policy = state_policy(self.config, getattr(model, "config", None))
         self._homography = (
             None if self.config.homography is None else check_homography(self.config.homography)
         )
@@ -142,6 +216,7 @@ class RGBTTracker:
         self._matcher: InstanceMatcher | None = None
         self._age = 0
         self._frames_since_seen = 0
+        self._target: TargetState | None = None
 
     @property
     def initialized(self) -> bool:
@@ -162,6 +237,19 @@ class RGBTTracker:
         """Consecutive LOST frames; 0 while TRACKING."""
         return self._frames_since_seen
 
+    @property
+    def search_factor(self) -> float:
+        """The search factor the next `track` will crop with (it widens while LOST)."""
+        return self.config.search_factor if self._target is None else self._target.search_factor
+
+    def set_lost_threshold(self, value: float | None) -> None:
+        """Change the LOST threshold at once (a live parameter); None: the model config's."""
+        self.config = replace(self.config, lost_threshold=value)
+        _check_config(self.config)
+        self.policy = state_policy(self.config, getattr(self.model, "config", None))
+        if self._target is not None:
+            self._target.policy = self.policy
+
     def initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> None:
         """Start tracking the object in box_xywh (RGB pixels) of this frame pair."""
         rgb, thermal = self._prepare(rgb, thermal)
@@ -170,6 +258,7 @@ class RGBTTracker:
         self.reset()
         self._memory.append(template)
         self._box = box
+        self._target = TargetState(self.policy, box)
         if self._use_target_model:
             self._fit_target_model(rgb, thermal, box)
 
@@ -179,9 +268,45 @@ class RGBTTracker:
             raise RuntimeError("track() called before initialize()")
         rgb, thermal = self._prepare(rgb, thermal)
         height, width = rgb.shape[:2]
-        factor, search_size = self.config.search_factor, self.search_size
-        search_rgb, resize_factor = crop_square(rgb, self._box, factor, search_size)
-        search_thermal, _ = crop_square(thermal, self._box, factor, search_size)
+        target = self._target
+        factor = target.search_factor
+        pred, confidence = self._search(rgb, thermal, self._box, factor)
+        before = (target.box.copy(), target.frames_since_seen)
+        try:
+            decision = target.update(pred, confidence, height, width)
+            if decision.state is TrackState.LOST and target.full_search_due:
+                found, score, tiles = self._search_frame(rgb, thermal)
+                decision = target.redetect(found, score, tiles, height, width)
+                if decision.redetected:
+                    confidence = score  # the full-frame peak (raw) that re-acquired the target
+        except BaseException:
+            target.box, target.frames_since_seen = before
+            raise
+        box = decision.box
+        if self.num_templates > 1 and decision.take_template:
+            self._memory.append(self._template(rgb, thermal, box))
+            self._encoded_templates = None
+        self._box = box
+        self._age += 1
+        self._frames_since_seen = decision.frames_since_seen
+        return TrackResult(
+            box.copy(),
+            confidence,
+            decision.state,
+            self._frames_since_seen,
+            decision.reason,
+            search_factor=factor,
+            redetected=decision.redetected,
+        )
+
+    def _search(
+        self, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray, factor: float
+    ) -> tuple[np.ndarray, float]:
+        """One search crop around `box`: the model call and the score-map decode. Returns the
+        best peak's box (x, y, w, h) in image pixels, not clipped, and its windowed score."""
+        search_size = self.search_size
+        search_rgb, resize_factor = crop_square(rgb, box, factor, search_size)
+        search_thermal, _ = crop_square(thermal, box, factor, search_size)
         search = self._upload(np.stack([search_rgb, search_thermal]))
         with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
             output = self._run_model(search[0:1], search[1:2])
@@ -195,24 +320,40 @@ class RGBTTracker:
         pred = np.array((boxes[0] * search_size / resize_factor).tolist(), dtype=np.float64)
         if not np.all(np.isfinite(pred)):
             raise RuntimeError(f"model predicted a non-finite box {pred.tolist()}")
-        box = clip_box(
-            map_box_back(pred, self._box, search_size, resize_factor), height, width, CLIP_MARGIN
-        )
-        confidence = float(score[0])
-        if self.num_templates > 1:
-            self._memory.append(self._template(rgb, thermal, box))
-            self._encoded_templates = None
-        lost = confidence < self.config.lost_threshold
-        self._box = box
-        self._age += 1
-        self._frames_since_seen = self._frames_since_seen + 1 if lost else 0
-        return TrackResult(
-            box.copy(),
-            confidence,
-            TrackState.LOST if lost else TrackState.TRACKING,
-            self._frames_since_seen,
-            "confidence below lost_threshold" if lost else "",
-        )
+        return map_box_back(pred, box, search_size, resize_factor), float(score[0])
+
+    def _search_frame(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray | None, float, int]:
+        """Re-detection over the whole frame: crops at the target's scale (`tile_boxes`) in
+        batches through the model, without the Hann window (a target may be anywhere).
+        Returns the best peak's box in image pixels (None if no finite one), its raw score and
+        the number of crops."""
+        config, search_size = self.config, self.search_size
+        height, width = rgb.shape[:2]
+        tiles = tile_boxes(height, width, self._box, config.search_factor, config.redetect_max_tiles)
+        best_box, best_score = None, -np.inf
+        templates = self._templates()
+        for start in range(0, len(tiles), config.redetect_batch):
+            chunk = tiles[start : start + config.redetect_batch]
+            crops = [
+                crop_square(image, tile, config.search_factor, search_size)
+                for tile in chunk
+                for image in (rgb, thermal)
+            ]
+            search = self._upload(np.stack([patch for patch, _ in crops]))
+            count = len(chunk)
+            expanded = [t.expand(count, *t.shape[1:]) for t in templates]
+            with torch.inference_mode(), autocast_context(self.device, self._autocast, "eager"):
+                output = self.model(*expanded, search[0::2], search[1::2])
+            score_map, size_map, offset_map = self._check_output(output, count)
+            boxes, scores = decode_boxes(score_map, size_map, offset_map)
+            for index in range(count):
+                score = float(scores[index])
+                resize_factor = crops[2 * index][1]
+                pred = np.array((boxes[index] * search_size / resize_factor).tolist(), dtype=np.float64)
+                if score > best_score and np.all(np.isfinite(pred)):
+                    best_box = map_box_back(pred, chunk[index], search_size, resize_factor)
+                    best_score = score
+        return best_box, best_score, len(tiles)
 
     def _fit_target_model(self, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray) -> None:
         """Fit the online target model on this frame's search crop around the given box."""
@@ -259,7 +400,7 @@ class RGBTTracker:
         return rgb, thermal
 
     def _check_output(
-        self, output: dict[str, torch.Tensor]
+        self, output: dict[str, torch.Tensor], batch: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The three head maps as float32, after checking they fit the Hann window."""
         grid = (self.feat_size, self.feat_size)
@@ -268,10 +409,10 @@ class RGBTTracker:
             if key not in output:
                 raise RuntimeError(f"model output lacks {key!r}")
             value = output[key]
-            if tuple(value.shape) != (1, channels, *grid):
+            if tuple(value.shape) != (batch, channels, *grid):
                 raise RuntimeError(
                     f"model output {key!r} has shape {tuple(value.shape)}, "
-                    f"expected {(1, channels, *grid)}"
+                    f"expected {(batch, channels, *grid)}"
                 )
             maps.append(value.float())
         return maps[0], maps[1], maps[2]
