@@ -63,7 +63,8 @@ def test_values_are_in_range(platform):
     assert p["device"] == "cpu" or p["device"].startswith("cuda")
     assert not p["half"] or p["device"].startswith("cuda"), "fp16 needs CUDA"
     assert 0 < p["slop"] < 1 and 1 <= p["queue_size"] <= 100
-    assert 0 < p["lost_threshold"] < 1 and 0 <= p["detection_min_score"] <= 1
+    assert 0 <= p["detection_min_score"] <= 1
+    assert p["lost_threshold"] < 0, "the platforms use the model's own calibrated threshold"
     assert p["jump_back_tolerance"] > p["slop"]
     assert p["camera_timeout"] > 0 and p["diagnostics_period"] > 0
     if p["thermal_mode"] == "fixed":
@@ -112,7 +113,6 @@ def test_platforms_differ_where_their_cameras_and_targets_do():
     drone, ground = load("drone"), load("ground_robot")
     assert drone["slop"] <= 0.010 < ground["slop"] <= 0.05
     assert ground["camera_timeout"] > 2 / 9 and drone["camera_timeout"] < ground["camera_timeout"]
-    assert drone["lost_threshold"] < ground["lost_threshold"], "small targets score lower"
     assert drone["half"] and drone["device_fallback"] == "fail"
     assert ground["device_fallback"] == "cpu" and not ground["half"]
     assert ground["thermal_mode"] == "fixed" and drone["thermal_mode"] == "minmax"

@@ -45,6 +45,9 @@ class FakeTracker:
         self.calls = 0
         self.config = SimpleNamespace(lost_threshold=0.25)
 
+    def set_lost_threshold(self, value):
+        self.config.lost_threshold = value
+
     def initialize(self, rgb, thermal, box):
         if self.on_initialize is not None:
             self.on_initialize()

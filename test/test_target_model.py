@@ -182,3 +182,23 @@ def test_default_tracker_on_a_real_sequence():
     run = track_sequence(RGBTTracker(load_model("compact_rgbt")), sequence)
     scores = score_results({sequence.name: run.boxes}, {sequence.name: (sequence.truth["visible"],)}, sequence.protocol)
     assert scores.sr > 0.30, f"SR {100 * scores.sr:.1f}"
+
+
+def test_lost_threshold_calibration_separates_on_and_off_target_crops():
+    """The crops the compact model's lost_threshold was set from (eval/calibration.py): on a
+    real sequence the confidence on the target stays above the shipped threshold, a crop
+    away it stays below, and measuring moves nothing."""
+    folder = SHARED_DATA / "otb_Human3"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent: the shared OTB-style sequences live in ../shared/data beside the project")
+    from rgbt_tracking_ros.eval.calibration import crop_peaks
+    from rgbt_tracking_ros.eval.datasets import read_otb
+
+    (sequence,) = read_otb(folder)
+    tracker = RGBTTracker(load_model("compact_rgbt"))
+    on, off = crop_peaks(tracker, sequence, step=20)
+    np.testing.assert_allclose(tracker.box, sequence.truth["visible"][0])
+    threshold = tracker.policy.lost_threshold
+    assert len(on) >= 8 and len(off) >= 8, (len(on), len(off))
+    assert np.median(on) > threshold > np.median(off), (threshold, on, off)
+    assert np.mean(np.array(on) >= threshold) >= 0.8, on

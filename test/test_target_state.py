@@ -21,13 +21,14 @@ from rgbt_tracking_ros.tracker.target_state import (
     bounded_size,
     tile_boxes,
 )
+from rgbt_tracking_ros.models.protocol import Geometry
 from rgbt_tracking_ros.tracker.tracker import state_policy
 
 HEIGHT, WIDTH = 240, 320
 COLOUR = (250, 10, 10)
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-CONFIG = TrackerConfig()
+CONFIG = TrackerConfig(search_factor=4.0)  # explicit: the policy tests run without a model
 
 
 class SpotModel(nn.Module):
@@ -36,10 +37,16 @@ class SpotModel(nn.Module):
     def __init__(self, hit: float = 0.9, miss: float = 0.02):
         super().__init__()
         self.num_templates = 1
-        self.template_size, self.search_size, self.feat_size = 128, 256, 16
+        self.geometry = Geometry(template_size=128, search_size=256)
         self.anchor = nn.Parameter(torch.zeros(()))
         self.hit, self.miss = hit, miss
         self.batches: list[int] = []
+
+    def encode_templates(self, template_rgb, template_x):
+        return torch.stack([template_rgb, template_x])
+
+    def track_search(self, templates, search_rgb, search_x):
+        return self(templates[0], templates[1], search_rgb, search_x)
 
     def forward(self, template_rgb, template_x, search_rgb, search_x):
         batch = search_rgb.shape[0]
@@ -298,3 +305,15 @@ def test_dmtrack_memory_takes_no_template_while_lost():
     seen = [[int(image[64, 64, 0]) for image in call["templates_rgb"]] for call in model.calls]
     # Frames 2 and 3 (values 30, 40) were LOST: their templates never enter the memory.
     assert seen == [[10], [10, 20], [10, 20], [10, 20], [10, 20, 50]]
+
+
+def test_a_live_lost_threshold_change_decides_the_next_frame():
+    model = SpotModel(hit=0.6)
+    tracker = RGBTTracker(model, TrackerConfig(lost_threshold=0.5))
+    tracker.initialize(*scene((100, 80, 40, 30)), (100, 80, 40, 30))
+    assert tracker.track(*scene((102, 80, 40, 30))).state is TrackState.TRACKING
+    tracker.set_lost_threshold(0.95)
+    result = tracker.track(*scene((104, 80, 40, 30)))
+    assert result.state is TrackState.LOST and "0.95" in result.reason
+    tracker.set_lost_threshold(None)  # back to the model's own (here the default)
+    assert tracker.policy.lost_threshold == 0.25

@@ -63,7 +63,7 @@ def test_lost_when_the_target_vanishes_and_reacquired_far_away(trained_checkpoin
         np.testing.assert_allclose(result.box, seen)
     assert TrackState.LOST in states[:2] and all(state is TrackState.LOST for state in states[2:]), states
     assert result.frames_since_seen >= config.redetect_interval - 1
-    assert "full-frame search" in result.reason and result.search_factor > config.search_factor
+    assert "full-frame search" in result.reason and result.search_factor > tracker.config.search_factor
 
     # Back, far away (the target's patch pasted into the top-right corner): the full-frame
     # search, due every redetect_interval lost frames, finds it.

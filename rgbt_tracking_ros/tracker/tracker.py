@@ -17,7 +17,7 @@ from torch import nn
 
 from rgbt_tracking_ros.defaults import TRACKER_POLICIES
 from rgbt_tracking_ros.models.head import decode_boxes
-from rgbt_tracking_ros.models.protocol import model_geometry
+from rgbt_tracking_ros.models.protocol import DEFAULT_SEARCH_FACTOR, model_geometry
 from rgbt_tracking_ros.tracker.acceleration import (
     Uploader,
     accelerate,
@@ -159,13 +159,14 @@ def state_policy(config: TrackerConfig, model_config: dict | None = None) -> Sta
     redetect = config.redetect_threshold
     if redetect is None:
         redetect = float(defaults.get("redetect_threshold", lost))
+    search_factor = DEFAULT_SEARCH_FACTOR if config.search_factor is None else config.search_factor
     return StatePolicy(
         policy=config.policy,
         lost_threshold=lost,
         redetect_threshold=redetect,
-        search_factor=config.search_factor,
+        search_factor=search_factor,
         search_growth=config.search_growth,
-        max_search_factor=max(config.max_search_factor, config.search_factor),
+        max_search_factor=max(config.max_search_factor, search_factor),
         redetect_interval=config.redetect_interval,
         max_scale_step=config.max_scale_step,
         max_aspect_step=config.max_aspect_step,
@@ -298,6 +299,21 @@ class RGBTTracker:
             search_factor=factor,
             redetected=decision.redetected,
         )
+
+    def peak_at(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> float:
+        """The confidence `track` would report for a search crop centred on `box_xywh` at the
+        base search factor, leaving the target where it is: what lost thresholds are
+        calibrated on (rgbt_tracking_ros/eval/calibration.py)."""
+        if self._box is None:
+            raise RuntimeError("peak_at() called before initialize()")
+        rgb, thermal = self._prepare(rgb, thermal)
+        box = validate_box(box_xywh, rgb.shape[0], rgb.shape[1])
+        kept = self._box
+        self._box = box
+        try:
+            return self._search(rgb, thermal, box, self.config.search_factor)[1]
+        finally:
+            self._box = kept
 
     def _search(
         self, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray, factor: float

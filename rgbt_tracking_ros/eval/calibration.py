@@ -1,0 +1,72 @@
+"""Where a model's LOST threshold comes from: the confidence of search crops centred on the
+ground truth (on-target) against crops of the same scale displaced by one crop plus a target
+width (off-target), on real sequences. A threshold is good where few on-target crops fall
+below it and few off-target ones reach it.
+
+    python -m rgbt_tracking_ros.eval.calibration ../shared/data --model compact_rgbt
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from rgbt_tracking_ros.eval.datasets import Sequence, read_otb
+from rgbt_tracking_ros.models.loading import load_model
+from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
+from rgbt_tracking_ros.tracker.target_model import TargetModelConfig
+
+THRESHOLDS = (0.05, 0.08, 0.10, 0.12, 0.15, 0.18, 0.25)
+
+
+def crop_peaks(tracker: RGBTTracker, sequence: Sequence, step: int) -> tuple[list[float], list[float]]:
+    """(on-target, off-target) confidences on every `step`-th frame after the first, with
+    the tracker initialised on the first frame's ground truth."""
+    truth = sequence.truth["visible"]
+    tracker.initialize(sequence.rgb(0), sequence.thermal(0), truth[0])
+    on, off = [], []
+    for index in range(step, len(sequence), step):
+        box = np.asarray(truth[index], dtype=np.float64)
+        if not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
+            continue  # target absent
+        rgb, thermal = sequence.rgb(index), sequence.thermal(index)
+        on.append(tracker.peak_at(rgb, thermal, box))
+        shift = tracker.config.search_factor * float(np.sqrt(box[2] * box[3])) + box[2]
+        for dx in (shift, -shift):
+            if 0 <= box[0] + dx and box[0] + dx + box[2] <= rgb.shape[1]:
+                off.append(tracker.peak_at(rgb, thermal, box + np.array([dx, 0.0, 0.0, 0.0])))
+                break
+    return on, off
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="a folder of OTB-layout sequence folders")
+    parser.add_argument("--model", default="compact_rgbt")
+    parser.add_argument("--step", type=int, default=10, help="every n-th frame (default 10)")
+    args = parser.parse_args(argv)
+    model = load_model(args.model)
+    # The target model's filter stays the first frame's: off-target crops must not teach it.
+    config = TrackerConfig(target_model_config=TargetModelConfig(update_interval=10**9))
+    on_all: list[float] = []
+    off_all: list[float] = []
+    folders = sorted(path for path in args.data.iterdir() if path.is_dir())
+    for folder in tqdm(folders, desc="sequences"):
+        for sequence in read_otb(folder):
+            on, off = crop_peaks(RGBTTracker(model, config), sequence, args.step)
+            on_all += on
+            off_all += off
+            tqdm.write(f"{sequence.name}: on-target median {np.median(on):.3f} p10 {np.percentile(on, 10):.3f}"
+                       + (f", off-target median {np.median(off):.3f} p90 {np.percentile(off, 90):.3f}" if off else "")
+                       + f" ({len(on)} on, {len(off)} off)")
+    on_array, off_array = np.array(on_all), np.array(off_all)
+    print(f"| threshold | on-target crops below ({len(on_array)}) | off-target crops at or above ({len(off_array)}) |")
+    print("|---|---|---|")
+    for threshold in THRESHOLDS:
+        print(f"| {threshold:g} | {100 * np.mean(on_array < threshold):.0f}% | {100 * np.mean(off_array >= threshold):.0f}% |")
+
+
+if __name__ == "__main__":
+    main()
