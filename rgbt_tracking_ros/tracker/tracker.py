@@ -30,11 +30,11 @@ from rgbt_tracking_ros.tracker.geometry import (
 )
 from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
 from rgbt_tracking_ros.tracker.preprocess import (
-    align_thermal,
     check_homography,
     thermal_to_rgb8,
     to_rgb_uint8,
 )
+from rgbt_tracking_ros.tracker.thermal_crop import ThermalFrame, crop_thermal
 
 CLIP_MARGIN = 10
 _MODEL_ATTRIBUTES = ("num_templates", "template_size", "search_size", "feat_size")
@@ -165,7 +165,7 @@ class RGBTTracker:
         height, width = rgb.shape[:2]
         factor, search_size = self.config.search_factor, self.search_size
         search_rgb, resize_factor = crop_square(rgb, self._box, factor, search_size)
-        search_thermal, _ = crop_square(thermal, self._box, factor, search_size)
+        search_thermal = crop_thermal(thermal, self._box, factor, search_size)
         search = self._upload(np.stack([search_rgb, search_thermal]))
         with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
             output = self._run_model(search[0:1], search[1:2])
@@ -194,18 +194,19 @@ class RGBTTracker:
             "confidence below lost_threshold" if lost else "",
         )
 
-    def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Check both frames and put the thermal one onto the RGB grid as 8-bit 3-channel."""
+    def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, ThermalFrame]:
+        """Check both frames. The thermal one stays in its own pixels: only its crops are
+        converted to 8 bit and put onto the RGB grid (`crop_thermal`), not the whole frame."""
         rgb = to_rgb_uint8(rgb)
-        thermal = thermal_to_rgb8(thermal, self.config.thermal_mode, self.config.thermal_range)
-        return rgb, align_thermal(thermal, rgb.shape, self._homography)
+        return rgb, ThermalFrame.of(thermal, rgb.shape, self.config.thermal_mode,
+                                    self.config.thermal_range, self._homography)
 
     def _template(
-        self, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray
+        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor]:
         factor, size = self.config.template_factor, self.template_size
         patch_rgb, _ = crop_square(rgb, box, factor, size)
-        patch_thermal, _ = crop_square(thermal, box, factor, size)
+        patch_thermal = crop_thermal(thermal, box, factor, size)
         patches = self._upload(np.stack([patch_rgb, patch_thermal]))
         return patches[0:1], patches[1:2]
 
