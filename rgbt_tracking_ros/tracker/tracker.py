@@ -28,6 +28,7 @@ from rgbt_tracking_ros.tracker.geometry import (
     map_box_back,
     validate_box,
 )
+from rgbt_tracking_ros.tracker.onnx_backend import select_backend
 from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
 from rgbt_tracking_ros.tracker.preprocess import (
     check_homography,
@@ -55,6 +56,9 @@ class TrackerConfig:
     thermal_mode: str = "minmax"
     thermal_range: tuple[float, float] | None = None
     homography: np.ndarray | None = None  # thermal pixel -> RGB pixel; None = resize
+    # How the model runs: "torch", "onnxruntime" (CPU, fp32; tracker/onnx_backend.py) or
+    # "auto": onnxruntime where it applies and is installed, torch otherwise.
+    backend: str = "auto"
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -113,6 +117,11 @@ class RGBTTracker:
         self._track_search = (
             accelerate(self.model.track_search, self.execution) if hasattr(self.model, "track_search") else None
         )
+        self._encode_templates = getattr(self.model, "encode_templates", None)
+        self.onnx = select_backend(self.model, self.config.backend, self.device, self._autocast, self.execution)
+        if self.onnx is not None:
+            self._encode_templates, self._track_search = self.onnx.encode_templates, self.onnx.track_search
+        self.backend = "torch" if self.onnx is None else self.onnx.name
         self._upload = Uploader(self.device)
         self._window = torch.from_numpy(hann_window(self.feat_size)).to(
             self.device, torch.float32
@@ -125,7 +134,7 @@ class RGBTTracker:
         self._memory: deque[tuple[torch.Tensor, torch.Tensor]] = deque(
             maxlen=self.num_templates
         )
-        self._encoded_templates: torch.Tensor | None = None
+        self._encoded_templates: torch.Tensor | np.ndarray | None = None
         self._age = 0
         self._frames_since_seen = 0
 
@@ -216,7 +225,7 @@ class RGBTTracker:
         if self._track_search is None:
             return self._forward(*self._templates(), search_rgb, search_thermal)
         if self._encoded_templates is None:
-            self._encoded_templates = self.model.encode_templates(*self._templates())
+            self._encoded_templates = self._encode_templates(*self._templates())
         return self._track_search(self._encoded_templates, search_rgb, search_thermal)
 
     def _templates(self) -> tuple[torch.Tensor, torch.Tensor]:
