@@ -114,6 +114,9 @@ def _fingerprint(model: nn.Module, reference: dict[str, torch.Tensor], tokens: t
               model.template_size, model.search_size, tuple(tokens.shape),
               tuple((name, tuple(value.shape), str(value.dtype)) for name, value in reference.items()))
     digest.update(repr(header).encode())
+    # The model code, so that a change to how it computes (not only to what) is exported anew.
+    for source in sorted(Path(__file__).resolve().parents[1].joinpath("models").glob("*.py")):
+        digest.update(source.read_bytes())
     for name, tensor in model.state_dict().items():
         digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
