@@ -101,6 +101,10 @@ def crop_square(
     if window.empty:
         # The window lies wholly in the padding; copyMakeBorder cannot pad an empty array.
         padded = np.zeros((crop_size, crop_size) + image.shape[2:], dtype=image.dtype)
+    elif not any(window.pads):
+        # Nothing to pad: resize reads the rows and columns it samples from the image itself,
+        # instead of a copy of the whole window (a large box no longer costs more).
+        padded = image[window.row0:window.row1, window.col0:window.col1]
     else:
         padded = cv2.copyMakeBorder(
             image[window.row0:window.row1, window.col0:window.col1], *window.pads,

@@ -69,8 +69,9 @@ def crop_thermal(frame: ThermalFrame, box_xywh: BoxLike, factor: float, output_s
         return np.zeros((output_size, output_size, 3), np.uint8)
     if frame.on_rgb_grid:
         part = frame.to_uint8(frame.image[window.row0:window.row1, window.col0:window.col1])
-        padded = cv2.copyMakeBorder(np.ascontiguousarray(part), *window.pads, cv2.BORDER_CONSTANT, value=0)
-        patch = cv2.resize(padded, (output_size, output_size))
+        if any(window.pads):
+            part = cv2.copyMakeBorder(np.ascontiguousarray(part), *window.pads, cv2.BORDER_CONSTANT, value=0)
+        patch = cv2.resize(part, (output_size, output_size))
     else:
         patch = _warped_crop(frame, window, output_size)
     return patch if channels else cv2.cvtColor(patch, cv2.COLOR_GRAY2RGB)
