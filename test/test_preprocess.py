@@ -7,6 +7,7 @@ import torch
 
 from rgbt_tracking_ros.tracker.preprocess import (
     align_thermal,
+    normalise,
     thermal_to_rgb8,
     to_rgb_uint8,
     to_tensor,
@@ -169,3 +170,11 @@ def test_to_tensor_batch_keeps_order():
 def test_to_tensor_rejects_non_uint8_patches():
     with pytest.raises(ValueError, match="must be uint8"):
         to_tensor(np.zeros((3, 3, 3), np.float32), "cpu")
+
+
+def test_cpu_tensors_by_table_equal_the_normalisation():
+    patches = np.random.default_rng(3).integers(0, 256, (2, 20, 30, 3), dtype=np.uint8)
+    expected = normalise(torch.from_numpy(patches))
+    assert torch.equal(to_tensor(patches), expected)
+    assert torch.equal(to_tensor(patches[1]), expected[1:])
+    assert torch.equal(to_tensor(patches[:, ::2, ::3]), normalise(torch.from_numpy(patches[:, ::2, ::3].copy())))

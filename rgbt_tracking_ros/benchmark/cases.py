@@ -14,10 +14,12 @@ import torch
 from torch import nn
 
 from rgbt_tracking_ros.eval.boxes import iou_xywh
+from rgbt_tracking_ros.eval.peers import PEERS, CsrtTracker
 from rgbt_tracking_ros.models import selective_scan as ss
 from rgbt_tracking_ros.models.protocol import model_geometry
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.acceleration import accelerate, autocast_context, autocast_dtype
+from rgbt_tracking_ros.tracker.onnx_backend import select_backend, unsupported_reason
 from rgbt_tracking_ros.train.synthetic import SyntheticSequence
 
 from .timing import PeakMemory, time_calls
@@ -38,31 +40,48 @@ def precision_context(device: torch.device, precision: str, execution: str) -> c
     return stack
 
 
-def tracker_config(device: torch.device, precision: str = "fp32", execution: str = "eager") -> TrackerConfig:
+def tracker_config(device: torch.device, precision: str = "fp32", execution: str = "eager",
+                   backend: str = "torch") -> TrackerConfig:
     return TrackerConfig(device=str(device), precision=precision, compile="compile" in execution,
-                         cuda_graph="cuda_graph" in execution)
+                         cuda_graph="cuda_graph" in execution, backend=backend)
 
 
-def per_frame_call(model: nn.Module, device: torch.device) -> tuple:
+def backend_name(model: nn.Module, device: torch.device, precision: str, execution: str, backend: str) -> str:
+    """What `backend` ("torch", "onnxruntime", "auto") comes to for this case: "auto" is
+    onnxruntime where it applies (CPU, fp32, eager, a model with ONNX_ON_CPU) and is installed."""
+    if backend != "auto":
+        return backend
+    autocast = autocast_dtype(precision, False, device)
+    if unsupported_reason(model, device, autocast, execution) or not getattr(model, "ONNX_ON_CPU", False):
+        return "torch"
+    return "onnxruntime"
+
+
+def per_frame_call(model: nn.Module, device: torch.device, runner: object | None = None) -> tuple:
     """The call the tracker makes per frame and its inputs (model protocol): `track_search` on
-    templates encoded once, all templates of a full memory."""
+    templates encoded once, all templates of a full memory. `runner`: an execution backend
+    with the model's encode_templates / track_search (ONNX)."""
     geometry = model_geometry(model)
     generator = torch.Generator().manual_seed(0)
     search = [torch.randn(geometry.search_shape(), generator=generator).to(device) for _ in range(2)]
     templates = [torch.randn(geometry.template_shape(), generator=generator).to(device) for _ in range(2)]
-    return model.track_search, (model.encode_templates(*templates), *search)
+    calls = runner if runner is not None else model
+    return calls.track_search, (calls.encode_templates(*templates), *search)
 
 
 def bench_model(model: nn.Module, device: torch.device, precision: str, execution: str,
-                warmup: int, iterations: int) -> dict:
+                warmup: int, iterations: int, backend: str = "torch") -> dict:
     """Model-only latency of the per-frame call at batch 1, and its peak memory."""
     model = model.to(device).eval()
+    autocast = autocast_dtype(precision, False, device)
+    runner = select_backend(model, backend, device, autocast, execution)
     with precision_context(device, precision, execution):
-        fn, inputs = per_frame_call(model, device)
-        call = accelerate(fn, execution)
+        fn, inputs = per_frame_call(model, device, runner)
+        call = fn if runner is not None else accelerate(fn, execution)
         with PeakMemory(device) as memory:
             latency = time_calls(lambda: call(*inputs), device, warmup, iterations)
-    return {**latency.as_dict(), "peak_mb": memory.peak_mb, "process_peak_mb": memory.process_peak_mb}
+    return {**latency.as_dict(), "peak_mb": memory.peak_mb, "process_peak_mb": memory.process_peak_mb,
+            "backend": "torch" if runner is None else runner.name}
 
 
 def _frame_pairs(sequence: SyntheticSequence) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -70,10 +89,10 @@ def _frame_pairs(sequence: SyntheticSequence) -> list[tuple[np.ndarray, np.ndarr
 
 
 def bench_tracker(model: nn.Module, device: torch.device, precision: str, execution: str,
-                  sequence: SyntheticSequence, warmup: int, iterations: int) -> dict:
+                  sequence: SyntheticSequence, warmup: int, iterations: int, backend: str = "torch") -> dict:
     """The whole `track` call: crops, upload, model, decoding, map-back (and DMTrack's template
     crop). It returns host numbers, so it has synchronised: a wall clock times it."""
-    tracker = RGBTTracker(model, tracker_config(device, precision, execution))
+    tracker = RGBTTracker(model, tracker_config(device, precision, execution, backend))
     frames = _frame_pairs(sequence)
     tracker.initialize(*frames[0], sequence.boxes[0])
     # Skip frame 0 on each lap: it is the one the target was initialised on.
@@ -81,6 +100,19 @@ def bench_tracker(model: nn.Module, device: torch.device, precision: str, execut
     # DMTrack fills its template memory over the first frames: each new shape is a new graph.
     warmup = max(warmup, tracker.num_templates + 1)
     with PeakMemory(device) as memory:
+        latency = time_calls(lambda: tracker.track(*next(upcoming)), torch.device("cpu"), warmup, iterations)
+    return {**latency.as_dict(), "peak_mb": memory.peak_mb, "process_peak_mb": memory.process_peak_mb,
+            "backend": tracker.backend}
+
+
+def bench_peer(peer: str, sequence: SyntheticSequence, warmup: int, iterations: int) -> dict:
+    """A known baseline's whole per-frame call on the same frames (CSRT on one modality,
+    OpenCV, CPU): what our tracker step is weighed against."""
+    tracker = CsrtTracker(PEERS[peer])
+    frames = _frame_pairs(sequence)
+    tracker.initialize(*frames[0], sequence.boxes[0])
+    upcoming = itertools.cycle(frames[1:])
+    with PeakMemory(torch.device("cpu")) as memory:
         latency = time_calls(lambda: tracker.track(*next(upcoming)), torch.device("cpu"), warmup, iterations)
     return {**latency.as_dict(), "peak_mb": memory.peak_mb, "process_peak_mb": memory.process_peak_mb}
 

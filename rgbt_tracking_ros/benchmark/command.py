@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from rgbt_tracking_ros.eval.peers import PEERS
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.tracker.acceleration import EXECUTIONS, PRECISIONS
 from rgbt_tracking_ros.train.synthetic import make_sequence
@@ -17,7 +18,8 @@ from . import cases, plan
 from .environment import describe
 from .report import add_published_ratio, table, write_json
 
-WHAT = ("model", "tracker", "scan", "agreement")
+WHAT = ("model", "tracker", "scan", "agreement", "peer")
+BACKENDS = ("torch", "onnxruntime", "auto")
 FRAME_SIZE = (512, 640)  # (height, width) of the synthetic frames: a common thermal resolution
 SCAN_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -41,7 +43,7 @@ def _checkpoints(pairs: list[str]) -> dict[str, str]:
 def _measure(rows: list[dict], row: dict, case: Callable[[], dict]) -> None:
     """Run one case; a failure (out of memory, a kernel that does not compile) is recorded
     in its row and the run goes on."""
-    label = " ".join(str(row[key]) for key in ("kind", "name", "device", "precision", "execution"))
+    label = " ".join(str(row.get(key, "")) for key in ("kind", "name", "device", "precision", "execution", "backend"))
     print(f"bench: {label} ...", file=sys.stderr, flush=True)
     try:
         row.update(case())
@@ -73,14 +75,18 @@ def _model_rows(rows: list[dict], device: torch.device, name: str, args: argpars
     for precision in plan.precisions(device, args.precisions):
         for execution in plan.executions(device, args.executions):
             base = dict(name=name, device=str(device), precision=precision, execution=execution)
-            if "model" in args.what:
-                budget = plan.budget("model", device, large, args.quick, args.warmup, args.iterations)
-                _measure(rows, {"kind": "model", **base}, lambda: cases.bench_model(
-                    model, device, precision, execution, budget.warmup, budget.iterations))
-            if "tracker" in args.what:
-                budget = plan.budget("tracker", device, large, args.quick, args.warmup, args.iterations)
-                _measure(rows, {"kind": "tracker", **base}, lambda: cases.bench_tracker(
-                    model, device, precision, execution, sequence, budget.warmup, budget.iterations))
+            # Each asked-for backend once: "auto" is the one it resolves to here.
+            backends = dict.fromkeys(cases.backend_name(model, device, precision, execution, backend)
+                                     for backend in args.backends)
+            for backend in backends:
+                if "model" in args.what:
+                    budget = plan.budget("model", device, large, args.quick, args.warmup, args.iterations)
+                    _measure(rows, {"kind": "model", **base, "backend": backend}, lambda: cases.bench_model(
+                        model, device, precision, execution, budget.warmup, budget.iterations, backend))
+                if "tracker" in args.what:
+                    budget = plan.budget("tracker", device, large, args.quick, args.warmup, args.iterations)
+                    _measure(rows, {"kind": "tracker", **base, "backend": backend}, lambda: cases.bench_tracker(
+                        model, device, precision, execution, sequence, budget.warmup, budget.iterations, backend))
             fast = precision != "fp32" or execution != "eager"
             if "agreement" in args.what and trained and fast:
                 _measure(rows, {"kind": "agreement", **base},
@@ -88,6 +94,15 @@ def _model_rows(rows: list[dict], device: torch.device, name: str, args: argpars
     del model
     if device.type == "cuda":
         torch.cuda.empty_cache()
+
+
+def _peer_rows(rows: list[dict], args: argparse.Namespace) -> None:
+    """CSRT (OpenCV, CPU) on the tracker rows' frames: the per-frame time to weigh ours against."""
+    sequence = make_sequence(args.seed, plan.sequence_frames(torch.device("cpu"), args.quick), *FRAME_SIZE)
+    budget = plan.budget("tracker", torch.device("cpu"), False, args.quick, args.warmup, args.iterations)
+    for peer in args.peers:
+        row = dict(kind="peer", name=peer, device="cpu", precision="-", execution="-", backend="opencv")
+        _measure(rows, row, lambda: cases.bench_peer(peer, sequence, budget.warmup, budget.iterations))
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -101,6 +116,8 @@ def bench(args: argparse.Namespace) -> int:
             _scan_rows(rows, device, args)
         for name in args.models:
             _model_rows(rows, device, name, args, checkpoints)
+        if "peer" in args.what and device.type == "cpu":
+            _peer_rows(rows, args)
     settings = {key: value for key, value in vars(args).items() if key != "func"}
     out = Path(args.json or f"out/bench/bench-{time.strftime('%Y%m%d-%H%M%S')}.json")
     write_json(out, describe(devices), settings, rows)
@@ -127,7 +144,13 @@ def add_bench_parser(commands) -> None:
     parser.add_argument("--executions", nargs="+", choices=EXECUTIONS,
                         help="on CUDA (default: eager and cuda_graph; compiling takes minutes per "
                         "model and precision); CPU is always eager")
-    parser.add_argument("--what", nargs="+", choices=WHAT, default=list(WHAT), help="which kinds of case")
+    parser.add_argument("--what", nargs="+", choices=WHAT, default=list(WHAT),
+                        help="which kinds of case (peer: CSRT's per-frame time on the same frames, CPU)")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=["auto"],
+                        help="how the model and tracker rows run the model (default auto: onnxruntime "
+                        "for the compact model on CPU at fp32, torch otherwise); several: a row each")
+    parser.add_argument("--peers", nargs="+", choices=sorted(PEERS), default=["csrt-rgb"],
+                        help="baseline trackers of the peer rows")
     parser.add_argument("--scan-shapes", nargs="+", choices=sorted(cases.SCAN_SHAPES),
                         default=list(cases.SCAN_SHAPES), help="scans to time alone")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 warm-up and 2 timed calls per case")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .plan import PUBLISHED_FPS
 
-COLUMNS = ("kind", "name", "device", "precision", "execution", "median_ms", "p99_ms", "fps", "peak_mb")
+COLUMNS = ("kind", "name", "device", "precision", "execution", "backend", "median_ms", "p99_ms", "fps", "peak_mb")
 
 
 def add_published_ratio(row: dict) -> dict:

@@ -60,6 +60,8 @@ class CompactRGBT(nn.Module):
 
     # State-dict prefixes whose weights come from an installed package: checkpoints may omit them.
     packaged_prefixes = ("backbone.",)
+    # TrackerConfig.backend "auto" runs it through onnxruntime on CPU (tracker/onnx_backend.py).
+    ONNX_ON_CPU = True
 
     def __init__(
         self,

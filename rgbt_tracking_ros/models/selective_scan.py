@@ -419,7 +419,10 @@ def selective_scan_torch(
     x, delta, A, B, C = _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     grad = _needs_grad(x, delta, A, B, C)
     if x.device.type == "cpu":
-        scan_slice = _scan_slice_stepped if grad else _scan_slice_recurrent
+        # Exported graphs (ONNX) take the out-of-place steps too: the in-place ones become a
+        # ScatterElements over the whole state per step, a third of onnxruntime's time.
+        exporting = getattr(torch.compiler, "is_exporting", lambda: False)()
+        scan_slice = _scan_slice_stepped if grad or exporting else _scan_slice_recurrent
     else:
         scan_slice = _scan_slice
     if grad:

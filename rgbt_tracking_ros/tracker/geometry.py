@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -39,6 +40,51 @@ def validate_box(box: BoxLike, height: int, width: int) -> np.ndarray:
     return array
 
 
+@dataclass(frozen=True)
+class CropWindow:
+    """Where `crop_square` crops: the square [x1, x1 + size) x [y1, y1 + size) in image pixels
+    and the part of it taken from the image, rows [row0, row1) x cols [col0, col1) (the rest
+    is zero padding)."""
+
+    x1: int
+    y1: int
+    size: int
+    row0: int
+    row1: int
+    col0: int
+    col1: int
+
+    @property
+    def empty(self) -> bool:
+        """The window lies wholly in the padding."""
+        return self.row1 <= self.row0 or self.col1 <= self.col0
+
+    @property
+    def pads(self) -> tuple[int, int, int, int]:
+        """Zero padding (top, bottom, left, right) around the image part."""
+        return (self.row0 - self.y1, self.y1 + self.size - self.row1,
+                self.col0 - self.x1, self.x1 + self.size - self.col1)
+
+
+def crop_window(box_xywh: BoxLike, factor: float, height: int, width: int) -> CropWindow:
+    """The official `sample_target`'s square for a box in a height x width image: Python's
+    (banker's) round for the corner, and the official `+ 1` in the right/bottom padding,
+    which drops the last image column/row whenever the crop reaches past it."""
+    x, y, w, h = _as_box(box_xywh).tolist()
+    crop_size = math.ceil(math.sqrt(w * h) * factor)
+    if crop_size < 1:
+        raise ValueError(f"box {[x, y, w, h]} is too small to crop (crop size {crop_size})")
+    x1 = round(x + 0.5 * w - crop_size * 0.5)
+    x2 = x1 + crop_size
+    y1 = round(y + 0.5 * h - crop_size * 0.5)
+    y2 = y1 + crop_size
+    x1_pad = max(0, -x1)
+    x2_pad = max(x2 - width + 1, 0)
+    y1_pad = max(0, -y1)
+    y2_pad = max(y2 - height + 1, 0)
+    return CropWindow(x1, y1, crop_size, y1 + y1_pad, y2 - y2_pad, x1 + x1_pad, x2 - x2_pad)
+
+
 def crop_square(
     image: np.ndarray, box_xywh: BoxLike, factor: float, output_size: int
 ) -> tuple[np.ndarray, float]:
@@ -49,27 +95,20 @@ def crop_square(
     image column/row whenever the crop reaches past it. Returns the patch and
     resize_factor = output_size / crop_size.
     """
-    x, y, w, h = _as_box(box_xywh).tolist()
-    crop_size = math.ceil(math.sqrt(w * h) * factor)
-    if crop_size < 1:
-        raise ValueError(f"box {[x, y, w, h]} is too small to crop (crop size {crop_size})")
     height, width = image.shape[:2]
-    x1 = round(x + 0.5 * w - crop_size * 0.5)
-    x2 = x1 + crop_size
-    y1 = round(y + 0.5 * h - crop_size * 0.5)
-    y2 = y1 + crop_size
-    x1_pad = max(0, -x1)
-    x2_pad = max(x2 - width + 1, 0)
-    y1_pad = max(0, -y1)
-    y2_pad = max(y2 - height + 1, 0)
-    rows = slice(y1 + y1_pad, y2 - y2_pad)
-    cols = slice(x1 + x1_pad, x2 - x2_pad)
-    if rows.stop <= rows.start or cols.stop <= cols.start:
+    window = crop_window(box_xywh, factor, height, width)
+    crop_size = window.size
+    if window.empty:
         # The window lies wholly in the padding; copyMakeBorder cannot pad an empty array.
         padded = np.zeros((crop_size, crop_size) + image.shape[2:], dtype=image.dtype)
+    elif not any(window.pads):
+        # Nothing to pad: resize reads the rows and columns it samples from the image itself,
+        # instead of a copy of the whole window (a large box no longer costs more).
+        padded = image[window.row0:window.row1, window.col0:window.col1]
     else:
         padded = cv2.copyMakeBorder(
-            image[rows, cols], y1_pad, y2_pad, x1_pad, x2_pad, cv2.BORDER_CONSTANT, value=0
+            image[window.row0:window.row1, window.col0:window.col1], *window.pads,
+            cv2.BORDER_CONSTANT, value=0
         )
     patch = cv2.resize(padded, (output_size, output_size))
     # OpenCV drops a trailing channel axis of length 1; keep the caller's layout.

@@ -61,16 +61,12 @@ def _scale_uint16(values: np.ndarray, lo: float, hi: float, present: tuple[float
     return np.take(table, values - np.uint16(low))
 
 
-def thermal_to_rgb8(
+def thermal_source(
     thermal: np.ndarray, mode: str = "minmax", value_range: tuple[float, float] | None = None
-) -> np.ndarray:
-    """Convert a thermal frame to the (H, W, 3) uint8 image the networks were trained on.
-
-    uint8 frames are used as they are (one channel is repeated three times). uint16 and float
-    frames are stretched to 0..255, per frame over their finite values (mode "minmax") or over
-    a fixed value_range=(lo, hi) (mode "fixed"), which keeps brightness stable between frames;
-    NaN pixels count as lo, a constant frame becomes black.
-    """
+) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """Check a thermal frame; return it as (H, W) or (H, W, 3) and the (lo, hi) it is stretched
+    over (None for uint8 frames, which are used as they are). Only the frame's min and max are
+    read here: `thermal_to_gray8` converts the whole frame or any part of it with that range."""
     if mode not in THERMAL_MODES:
         raise ValueError(f"thermal mode must be one of {THERMAL_MODES}, got {mode!r}")
     if mode == "fixed":
@@ -83,7 +79,7 @@ def thermal_to_rgb8(
         if thermal.dtype != np.uint8:
             raise ValueError(f"3-channel thermal image must be uint8, got {thermal.dtype}")
         _check_size(thermal, "thermal")
-        return thermal
+        return thermal, None
     if thermal.ndim == 3 and thermal.shape[2] == 1:
         thermal = thermal[:, :, 0]
     if thermal.ndim != 2:
@@ -92,24 +88,49 @@ def thermal_to_rgb8(
         )
     _check_size(thermal, "thermal")
     if thermal.dtype == np.uint8:
-        gray = thermal
-    elif thermal.dtype in _SCALED_DTYPES:
-        integer = thermal.dtype == np.uint16
-        if mode == "fixed":
-            lo, hi = fixed_range
-        elif integer:  # every value is finite
-            lo, hi = cv2.minMaxLoc(thermal)[:2]
-        else:
-            finite = thermal[np.isfinite(thermal)]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-        if integer:
-            gray = _scale_uint16(thermal, lo, hi, None if mode == "fixed" else (lo, hi))
-        else:
-            gray = _scale_to_uint8(thermal, lo, hi)
-    else:
+        return thermal, None
+    if thermal.dtype not in _SCALED_DTYPES:
         raise ValueError(
             f"thermal image dtype must be uint8, uint16, float32 or float64, got {thermal.dtype}"
         )
+    if mode == "fixed":
+        return thermal, fixed_range
+    if thermal.dtype == np.uint16:  # every value is finite
+        return thermal, tuple(cv2.minMaxLoc(thermal)[:2])
+    finite = thermal[np.isfinite(thermal)]
+    return thermal, ((float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0))
+
+
+def thermal_to_gray8(
+    thermal: np.ndarray, value_range: tuple[float, float] | None, minmax: bool = True
+) -> np.ndarray:
+    """A checked thermal frame (or a window of it) from `thermal_source` to uint8, stretched
+    over `value_range` (the whole frame's); uint8 and 3-channel frames come back as they are.
+    `minmax`: the range is the frame's own min and max (the uint16 table then spans it)."""
+    if value_range is None:
+        return thermal
+    lo, hi = value_range
+    if thermal.size == 0:
+        return np.zeros(thermal.shape, np.uint8)
+    if thermal.dtype == np.uint16:
+        return _scale_uint16(thermal, lo, hi, (lo, hi) if minmax else None)
+    return _scale_to_uint8(thermal, lo, hi)
+
+
+def thermal_to_rgb8(
+    thermal: np.ndarray, mode: str = "minmax", value_range: tuple[float, float] | None = None
+) -> np.ndarray:
+    """Convert a thermal frame to the (H, W, 3) uint8 image the networks were trained on.
+
+    uint8 frames are used as they are (one channel is repeated three times). uint16 and float
+    frames are stretched to 0..255, per frame over their finite values (mode "minmax") or over
+    a fixed value_range=(lo, hi) (mode "fixed"), which keeps brightness stable between frames;
+    NaN pixels count as lo, a constant frame becomes black.
+    """
+    source, stretch = thermal_source(thermal, mode, value_range)
+    if source.ndim == 3:
+        return source
+    gray = thermal_to_gray8(source, stretch, mode == "minmax")
     # The host work per frame counts at hundreds of frames per second: OpenCV copies the
     # channel 3x in a fraction of what np.repeat takes (and the uint16 table saves ~1 ms).
     return cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_GRAY2RGB)
@@ -166,7 +187,23 @@ def to_tensor(
             f"patches must be uint8 (H, W, 3) or (N, H, W, 3), got {patches.dtype} {patches.shape}"
         )
     batch = patches[None] if patches.ndim == 3 else patches
+    if torch.device(device).type == "cpu" and dtype == torch.float32:
+        # One table lookup per channel instead of permute, convert, divide, subtract and
+        # divide over the whole batch: the same float32 values in a third of the time.
+        table = _normalised_levels()
+        out = np.empty((batch.shape[0], 3, *batch.shape[1:3]), np.float32)
+        for index, patch in enumerate(batch):
+            for channel in range(3):
+                np.take(table[channel], patch[:, :, channel], out=out[index, channel])
+        return torch.from_numpy(out)
     return normalise(torch.from_numpy(np.ascontiguousarray(batch)).to(device), dtype)
+
+
+@functools.lru_cache(maxsize=1)
+def _normalised_levels() -> np.ndarray:
+    """(3, 256) float32: `normalise` of every uint8 level per channel, by the same ops."""
+    levels = torch.arange(256, dtype=torch.uint8).view(1, 1, 256, 1).repeat(1, 1, 1, 3)  # NHWC
+    return normalise(levels)[0, :, 0, :].numpy().copy()
 
 
 def normalise(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:

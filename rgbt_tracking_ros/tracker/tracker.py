@@ -32,15 +32,16 @@ from rgbt_tracking_ros.tracker.geometry import (
     map_box_back,
     validate_box,
 )
+from rgbt_tracking_ros.tracker.onnx_backend import select_backend
 from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
 from rgbt_tracking_ros.tracker.target_model import InstanceMatcher, TargetModelConfig
 from rgbt_tracking_ros.tracker.target_state import POLICIES, StatePolicy, TargetState, tile_boxes
 from rgbt_tracking_ros.tracker.preprocess import (
-    align_thermal,
     check_homography,
     thermal_to_rgb8,
     to_rgb_uint8,
 )
+from rgbt_tracking_ros.tracker.thermal_crop import ThermalFrame, crop_thermal
 
 CLIP_MARGIN = 10
 # The peak score below which the target counts as LOST when neither TrackerConfig nor the
@@ -89,6 +90,9 @@ class TrackerConfig:
     # "search_features".
     target_model: bool | None = None
     target_model_config: TargetModelConfig | None = None
+    # How the model runs: "torch", "onnxruntime" (CPU, fp32; tracker/onnx_backend.py) or
+    # "auto": onnxruntime where it applies and is installed, torch otherwise.
+    backend: str = "auto"
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -200,6 +204,11 @@ class RGBTTracker:
         self.model = model.to(self.device).eval()
         self.execution = execution_mode(self.config.compile, self.config.cuda_graph, self.device)
         self._track_search = accelerate(self.model.track_search, self.execution)
+        self._encode_templates = self.model.encode_templates
+        self.onnx = select_backend(self.model, self.config.backend, self.device, self._autocast, self.execution)
+        if self.onnx is not None:
+            self._encode_templates, self._track_search = self.onnx.encode_templates, self.onnx.track_search
+        self.backend = "torch" if self.onnx is None else self.onnx.name
         self._upload = Uploader(self.device)
         self._use_target_model = _wants_target_model(self.config, model)
         self._window = torch.from_numpy(hann_window(self.feat_size)).to(
@@ -213,7 +222,7 @@ class RGBTTracker:
         self._memory: deque[tuple[torch.Tensor, torch.Tensor]] = deque(
             maxlen=self.num_templates
         )
-        self._encoded_templates: torch.Tensor | None = None
+        self._encoded_templates: torch.Tensor | np.ndarray | None = None
         self._matcher: InstanceMatcher | None = None
         self._age = 0
         self._frames_since_seen = 0
@@ -316,13 +325,13 @@ class RGBTTracker:
             self._box = kept
 
     def _search(
-        self, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray, factor: float
+        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray, factor: float
     ) -> tuple[np.ndarray, float]:
         """One search crop around `box`: the model call and the score-map decode. Returns the
         best peak's box (x, y, w, h) in image pixels, not clipped, and its windowed score."""
         search_size = self.search_size
         search_rgb, resize_factor = crop_square(rgb, box, factor, search_size)
-        search_thermal, _ = crop_square(thermal, box, factor, search_size)
+        search_thermal = crop_thermal(thermal, box, factor, search_size)
         search = self._upload(np.stack([search_rgb, search_thermal]))
         with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
             output = self._run_model(search[0:1], search[1:2])
@@ -338,7 +347,7 @@ class RGBTTracker:
             raise RuntimeError(f"model predicted a non-finite box {pred.tolist()}")
         return map_box_back(pred, box, search_size, resize_factor), float(score[0])
 
-    def _search_frame(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray | None, float, int]:
+    def _search_frame(self, rgb: np.ndarray, thermal: ThermalFrame) -> tuple[np.ndarray | None, float, int]:
         """Re-detection over the whole frame: crops at the target's scale (`tile_boxes`) in
         batches through the model, without the Hann window (a target may be anywhere).
         Returns the best peak's box in image pixels (None if no finite one), its raw score and
@@ -350,12 +359,11 @@ class RGBTTracker:
         templates = self._templates()
         for start in range(0, len(tiles), config.redetect_batch):
             chunk = tiles[start : start + config.redetect_batch]
-            crops = [
-                crop_square(image, tile, config.search_factor, search_size)
-                for tile in chunk
-                for image in (rgb, thermal)
-            ]
-            search = self._upload(np.stack([patch for patch, _ in crops]))
+            crops = [crop_square(rgb, tile, config.search_factor, search_size) for tile in chunk]
+            patches = []
+            for tile, (patch, _) in zip(chunk, crops):
+                patches += [patch, crop_thermal(thermal, tile, config.search_factor, search_size)]
+            search = self._upload(np.stack(patches))
             count = len(chunk)
             expanded = [t.expand(count, *t.shape[1:]) for t in templates]
             with torch.inference_mode(), autocast_context(self.device, self._autocast, "eager"):
@@ -364,17 +372,17 @@ class RGBTTracker:
             boxes, scores = decode_boxes(score_map, size_map, offset_map)
             for index in range(count):
                 score = float(scores[index])
-                resize_factor = crops[2 * index][1]
+                resize_factor = crops[index][1]
                 pred = np.array((boxes[index] * search_size / resize_factor).tolist(), dtype=np.float64)
                 if score > best_score and np.all(np.isfinite(pred)):
                     best_box = map_box_back(pred, chunk[index], search_size, resize_factor)
                     best_score = score
         return best_box, best_score, len(tiles)
 
-    def _fit_target_model(self, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray) -> None:
+    def _fit_target_model(self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray) -> None:
         """Fit the online target model on this frame's search crop around the given box."""
         search_rgb, resize_factor = crop_square(rgb, box, self.config.search_factor, self.search_size)
-        search_thermal, _ = crop_square(thermal, box, self.config.search_factor, self.search_size)
+        search_thermal = crop_thermal(thermal, box, self.config.search_factor, self.search_size)
         search = self._upload(np.stack([search_rgb, search_thermal]))
         with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
             output = self._run_model(search[0:1], search[1:2])
@@ -386,25 +394,26 @@ class RGBTTracker:
         target_wh = tuple((box[2:] * resize_factor / self.search_size).tolist())
         self._matcher.fit(output["search_features"], size_map, target_wh)
 
-    def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Check both frames and put the thermal one onto the RGB grid as 8-bit 3-channel."""
+    def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, ThermalFrame]:
+        """Check both frames. The thermal one stays in its own pixels: only its crops are
+        converted to 8 bit and put onto the RGB grid (`crop_thermal`), not the whole frame."""
         rgb = to_rgb_uint8(rgb)
-        thermal = thermal_to_rgb8(thermal, self.config.thermal_mode, self.config.thermal_range)
-        return rgb, align_thermal(thermal, rgb.shape, self._homography)
+        return rgb, ThermalFrame.of(thermal, rgb.shape, self.config.thermal_mode,
+                                    self.config.thermal_range, self._homography)
 
     def _template(
-        self, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray
+        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor]:
         factor, size = self.config.template_factor, self.template_size
         patch_rgb, _ = crop_square(rgb, box, factor, size)
-        patch_thermal, _ = crop_square(thermal, box, factor, size)
+        patch_thermal = crop_thermal(thermal, box, factor, size)
         patches = self._upload(np.stack([patch_rgb, patch_thermal]))
         return patches[0:1], patches[1:2]
 
     def _run_model(self, search_rgb: torch.Tensor, search_thermal: torch.Tensor) -> dict[str, torch.Tensor]:
         """Templates are encoded once per template memory, not once per frame (model protocol)."""
         if self._encoded_templates is None:
-            self._encoded_templates = self.model.encode_templates(*self._templates())
+            self._encoded_templates = self._encode_templates(*self._templates())
         return self._track_search(self._encoded_templates, search_rgb, search_thermal)
 
     def _templates(self) -> tuple[torch.Tensor, torch.Tensor]:
