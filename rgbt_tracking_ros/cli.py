@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("info", help="print versions, devices and the scan backend").set_defaults(func=info)
     from .bag_cli import add_bag_parser
+    from .data_cli import add_data_parser
     from .benchmark.command import add_bench_parser
     from .demo import add_demo_parser
     from .evaluate_cli import add_evaluate_parsers
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(commands)
     add_export_parser(commands)
     add_synth_parser(commands)
+    add_data_parser(commands)
     add_train_parser(commands)
     return parser
 
