@@ -635,14 +635,20 @@ def pedestrian_tracklets(data_dir: str | Path) -> tuple[tuple[int, np.ndarray], 
     return tuple(tracklets)
 
 
-@functools.cache
-def _vtest_frames(path: str) -> tuple[np.ndarray, ...]:
-    capture, frames = cv2.VideoCapture(path), []
-    while True:
+def _video_frames(path: Path, start: int, count: int) -> list[np.ndarray]:
+    """Frames start..start+count-1 of a video as RGB, decoded from the first frame (exact, unlike seeking)."""
+    capture, frames, index = cv2.VideoCapture(str(path)), [], 0
+    while len(frames) < count:
         ok, image = capture.read()
         if not ok:
-            return tuple(frames)
-        frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            break
+        if index >= start:
+            frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        index += 1
+    capture.release()
+    if len(frames) < count:
+        raise RuntimeError(f"{path}: only {index} frames, wanted {start}..{start + count - 1}")
+    return frames
 
 
 def _soft_ellipse(shape: tuple[int, int], box: np.ndarray) -> np.ndarray:
@@ -674,7 +680,7 @@ def make_pedestrian_sequence(
     length = min(frames, len(track))
     offset = int(rng.integers(0, len(track) - length + 1))
     start, track = start + offset, track[offset : offset + length]
-    video = _vtest_frames(str(vtest_path(data_dir)))
+    video = _video_frames(vtest_path(data_dir), start, length)
     video_h, video_w = video[0].shape[:2]
     scale = rng.uniform(0.55, 0.85) * min(video_w / width, video_h / height)
     window = np.array([width * scale, height * scale])
@@ -688,8 +694,10 @@ def make_pedestrian_sequence(
     contrast = temperature_rng.uniform(1500, 3500)
     shift = _thermal_offset(data_dir, _stream(seed, "offset"), track[0, 2:] * factor)
     alignment = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
-    first_rgb = cv2.warpAffine(video[start], matrix, (width, height), flags=cv2.INTER_AREA)
-    scene = scene_from_images(first_rgb, cv2.GaussianBlur(first_rgb, (0, 0), 6), scene_rng, 1.0)
+    # The empty plaza: the median of frames spread over the window, so walkers leave no trace.
+    empty = np.median(np.stack([video[k] for k in np.linspace(0, length - 1, 5).astype(int)]), axis=0).astype(np.uint8)
+    empty = cv2.warpAffine(empty, matrix, (width, height), flags=cv2.INTER_AREA)
+    scene = scene_from_images(empty, cv2.GaussianBlur(empty, (0, 0), 6), scene_rng, 1.0)
     thermal_camera = _ThermalCamera.draw(_stream(seed, "sensor"), length, height, width, ("misalignment",),
                                          scene.mean_heat, alignment)
     noise_rng = _stream(seed, "noise")
@@ -700,10 +708,9 @@ def make_pedestrian_sequence(
     warmth = {id(b): temperature_rng.uniform(0.7, 1.2) for _, b in everyone}
     for index in range(length):
         frame_number = start + index
-        rgb = cv2.warpAffine(video[frame_number], matrix, (width, height), flags=cv2.INTER_AREA)
-        # Thermal: the scene's structure from this frame, every tracked person a warm body.
-        scene_frame = scene_from_images(rgb, cv2.GaussianBlur(rgb, (0, 0), 6), np.random.default_rng([seed, 1]), 1.0)
-        heat = scene_frame.heat - scene_frame.mean_heat + scene.mean_heat
+        rgb = cv2.warpAffine(video[index], matrix, (width, height), flags=cv2.INTER_AREA)
+        # Thermal: the static camera's scene (from the first frame), every tracked person a warm body.
+        heat = scene.heat.copy()
         present = 0
         for first, person in everyone:
             if first <= frame_number < first + len(person):
