@@ -47,7 +47,9 @@ def build_command(args: argparse.Namespace) -> int:
     summary = {"data_dir": str(args.dir), "seeds": args.seeds, "frames": args.frames, "size": [args.width, args.height],
                "kinds": kinds}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "build.json").write_text(json.dumps(summary, indent=1) + "\n")
+    log = out / "build.json"  # one entry per build into this folder
+    builds = json.loads(log.read_text()) if log.is_file() else []
+    log.write_text(json.dumps([*builds, summary], indent=1) + "\n")
     print(f"wrote {len(seeds)} sequences to {out} ({', '.join(f'{n} {k}' for k, n in kinds.items())})")
     return 0
 
