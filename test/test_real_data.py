@@ -297,3 +297,15 @@ def test_built_sequences_feed_the_trainer(data_dir, tmp_path):
     (plain / "real_0/meta.json").unlink()
     with pytest.raises(ValueError, match="data build"):
         sources_from_spec(f"real:{plain}")
+
+
+def test_the_demo_recording_is_held_out_real_imagery(data_dir, tmp_path, capsys):
+    from rgbt_tracking_ros.demo import real_recording
+
+    folder = real_recording(tmp_path, 1000, 5, str(data_dir))
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["split"] == "held-out" and meta["distractors"]
+    assert "look-alikes" in capsys.readouterr().out
+    assert len(list((folder / "visible").iterdir())) == 5
+    with pytest.raises(ValueError, match="held-out"):
+        real_recording(tmp_path, 3, 5, str(data_dir))
