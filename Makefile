@@ -45,7 +45,7 @@ demo: ros
 	. ./$(ROS_ENV) && $(VENV)/bin/rgbt-track demo $(DEMO_ARGS)
 
 info: setup
-	$(VENV)/bin/rgbt-track info
+	$(VENV)/bin/rgbt-track info --models
 
 ros-clean:
 	rm -rf build/ros install log

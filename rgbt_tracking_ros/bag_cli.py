@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .defaults import DEFAULT_MODEL
 from .eval.datasets import READERS, Sequence, read_dataset
+from .eval.metrics import PROTOCOLS
 
 
 def _percent(value: float | None) -> float | None:
@@ -30,19 +31,26 @@ def read_sequence(folder: str, dataset: str) -> Sequence:
 def from_sequence(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .bags.write import SINGLE_MODALITY_NOTE, BagOptions, write_sequence_bag
+    from .bags.write import SINGLE_MODALITY_NOTE, BagOptions, image_topics, write_sequence_bag
 
     options = BagOptions(
         rate=args.rate, thermal_rate=args.thermal_rate, thermal_offset=args.thermal_offset, jitter=args.jitter,
         seed=args.seed, storage=args.storage, rgb_topic=args.rgb_topic, thermal_topic=args.thermal_topic,
         ground_truth_topic=args.ground_truth_topic, rgb_frame_id=args.rgb_frame_id,
         thermal_frame_id=args.thermal_frame_id,
+        infrared_ground_truth_topic=args.infrared_ground_truth_topic, compressed=not args.raw,
+        jpeg_quality=args.jpeg_quality,
     )
     sequence = read_sequence(args.sequence, args.dataset)
     with tqdm(total=len(sequence), unit="frame", dynamic_ncols=True, disable=args.quiet) as bar:
         summary = write_sequence_bag(sequence, args.out, options, args.overwrite, bar.update)
     print(f"wrote {summary.path} ({options.storage}): {summary.frames} RGB and {summary.thermal_frames} thermal "
           f"frames over {summary.duration:.2f} s, ground truth on {options.ground_truth_topic}")
+    rgb_topic, thermal_topic = image_topics(options)
+    kind = "CompressedImage" if summary.compressed else "raw Image"
+    print(f"images: {kind} on {rgb_topic} and {thermal_topic}"
+          + (f" ({summary.passed_through} frame files stored as they are)" if summary.compressed else "")
+          + (f"; infrared ground truth on {options.infrared_ground_truth_topic}" if summary.infrared_truth else ""))
     if summary.single_modality:
         print(f"note: {SINGLE_MODALITY_NOTE}")
     return 0
@@ -58,7 +66,17 @@ def _pairing(args: argparse.Namespace):
 def _topics(args: argparse.Namespace):
     from .bags.evaluate import Topics
 
-    return Topics(args.rgb_topic, args.thermal_topic, args.ground_truth_topic)
+    return Topics(args.rgb_topic, args.thermal_topic, args.ground_truth_topic,
+                  getattr(args, "infrared_ground_truth_topic", Topics.infrared_ground_truth))
+
+
+def _start_box(text: str | None):
+    if text is None:
+        return None
+    values = [float(v) for v in text.replace(",", " ").split()]
+    if len(values) != 4:
+        raise ValueError(f"--start-box takes x,y,w,h (4 numbers), got {text!r}")
+    return values
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -69,20 +87,29 @@ def evaluate(args: argparse.Namespace) -> int:
 
     with tqdm(unit="pair", dynamic_ncols=True, disable=args.quiet) as bar:
         result = evaluate_bag(args.bag, lambda: make_tracker(args.model, args.checkpoint, args.device, args.half),
-                              _pairing(args), _topics(args), bar.update)
+                              _pairing(args), _topics(args), bar.update, _start_box(args.start_box), args.protocol)
     if args.out:
         save_run(args.out, result.run)
     s = result.scores
     report = {
-        "tracker": args.model, "bag": str(args.bag), "sequence": result.name,
-        "pr": _percent(s.pr), "sr": _percent(s.sr), "frames": s.frames, "pairs": result.pairs,
+        "tracker": args.model, "bag": str(args.bag), "sequence": result.name, "protocol": result.protocol,
+        "pr": _percent(s and s.pr), "npr": _percent(s and s.npr), "sr": _percent(s and s.sr),
+        "frames": s.frames if s else 0, "tracked_frames": len(result.run.boxes), "pairs": result.pairs,
         "rgb_frames": result.received_rgb, "thermal_frames": result.received_thermal,
         "unpaired_truth_frames": result.unpaired_truth_frames, "fps": round(result.run.fps, 2),
     }
     if args.json:
         print(json.dumps(report))
+    elif s is None:
+        print(f"{result.name}: tracked {len(result.run.boxes)} frames from the start box, none with ground truth "
+              f"on {args.ground_truth_topic}: not scored ({result.run.fps:.1f} FPS)")
+        if args.out:
+            print(f"results in {args.out}", file=sys.stderr)
     else:
-        print(f"{result.name}: PR {100 * s.pr:.1f}  SR {100 * s.sr:.1f}  over {s.frames} frames "
+        pr, sr = ("MPR", "MSR") if PROTOCOLS[result.protocol].best_of_modalities else ("PR", "SR")
+        npr = "" if s.npr is None else f"NPR {100 * s.npr:.1f}  "
+        print(f"{result.name}: {pr} {100 * s.pr:.1f}  {npr}{sr} {100 * s.sr:.1f}  over {s.frames} frames "
+              f"with ground truth, {result.protocol} protocol "
               f"({result.pairs} pairs of {result.received_rgb} RGB and {result.received_thermal} thermal frames; "
               f"{result.unpaired_truth_frames} ground-truth frames unpaired), {result.run.fps:.1f} FPS")
         if args.out:
@@ -121,6 +148,8 @@ def _add_topics(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rgb-topic", default="/rgb/image")
     parser.add_argument("--thermal-topic", default="/thermal/image")
     parser.add_argument("--ground-truth-topic", default="/ground_truth")
+    parser.add_argument("--infrared-ground-truth-topic", default="/ground_truth/infrared",
+                        help="the thermal modality's own ground truth (RGBT234, GTOT, VTUAV score against both)")
 
 
 def _add_pairing(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +166,8 @@ def _add_pairing(parser: argparse.ArgumentParser) -> None:
 
 def add_bag_parser(commands) -> None:
     bag = commands.add_parser("bag", help="rosbag2 tools: from-sequence, evaluate, score, replay")
+    bag.epilog = ("Camera topics are base topics: raw sensor_msgs/Image there, or sensor_msgs/CompressedImage "
+                  "there or on <topic>/compressed (image_transport).")
     sub = bag.add_subparsers(dest="bag_command", required=True)
 
     parser = sub.add_parser("from-sequence", help="write a dataset sequence into a rosbag2")
@@ -153,6 +184,11 @@ def add_bag_parser(commands) -> None:
     parser.add_argument("--rgb-frame-id", default="rgb_camera")
     parser.add_argument("--thermal-frame-id", default="thermal_camera")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bag folder")
+    parser.add_argument("--raw", action="store_true",
+                        help="raw sensor_msgs/Image on the topics instead of CompressedImage on <topic>/compressed "
+                             "(JPEG RGB, PNG thermal, 16-bit PNG for 16-bit thermal)")
+    parser.add_argument("--jpeg-quality", type=int, default=95,
+                        help="for RGB frames that are not JPEG files already (those are stored as they are)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=from_sequence)
 
@@ -166,6 +202,11 @@ def add_bag_parser(commands) -> None:
     parser.add_argument("--out", default=None, help="write <sequence>.txt result, confidence and time files here")
     parser.add_argument("--json", action="store_true", help="one JSON object, scores in percent")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--start-box", default=None, metavar="X,Y,W,H",
+                        help="start on the first pair with this box (RGB pixels) instead of the first ground-truth "
+                             "box; a bag without ground truth is then tracked and not scored")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
+                        help="scoring protocol (default: the dataset the bag was written from, else otb)")
     _add_pairing(parser)
     _add_topics(parser)
     parser.set_defaults(func=evaluate)

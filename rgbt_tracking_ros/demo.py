@@ -25,8 +25,8 @@ import numpy as np
 
 from .bag_cli import read_sequence
 from .bags.evaluate import Topics, evaluate_bag, score_tracked, valid_box
-from .bags.messages import TRACKED_OBJECT, header_stamp
-from .bags.read import ImagePairs, read_ground_truth
+from .bags.messages import COMPRESSED_IMAGE, TRACKED_OBJECT, decode_image, header_stamp
+from .bags.read import ImagePairs, image_topic, open_bag, read_ground_truth
 from .bags.score import read_outputs, score_recording
 from .bags.write import BagOptions, write_recording, write_sequence_bag
 from .defaults import DEFAULT_MODEL
@@ -35,7 +35,6 @@ from .eval.metrics import Scores
 from .eval.plots import plot_scores
 from .eval.runner import make_tracker
 from .node_cli import ROS_MISSING
-from .ros.conversions import image_to_numpy
 from .sync import PairingConfig
 from .visualize import annotate
 
@@ -94,7 +93,7 @@ def prepare_bag(args: argparse.Namespace, out: Path) -> Path:
     if sequence.single_modality:
         print(f"{sequence.name} has one image stream: it is fed to both the RGB and the thermal input")
     bag = out / "recording"
-    write_sequence_bag(sequence, bag, BagOptions(rate=args.fps), overwrite=True)
+    write_sequence_bag(sequence, bag, BagOptions(rate=args.fps), overwrite=True)  # compressed, as robots record
     return bag
 
 
@@ -121,8 +120,15 @@ def track_live(args: argparse.Namespace, bag: Path, truth: dict[int, np.ndarray]
         "-p", f"model:={args.model}", "-p", f"checkpoint:={args.checkpoint or ''}",
         "-p", f"device:={args.device}", "-p", f"initial_box:=[{box}]",
     ]
+    with open_bag(bag) as reader:  # raw or compressed (<topic>/compressed): the node's transport follows
+        topics = [image_topic(reader, TOPICS.rgb), image_topic(reader, TOPICS.thermal)]
+        kinds = {c.topic: c.msgtype for c in reader.connections}
+    for camera, topic in zip(("rgb", "thermal"), topics):
+        node_args += ["-p", f"{camera}_transport:={'compressed' if kinds[topic] == COMPRESSED_IMAGE else 'raw'}"]
+        if kinds[topic] == COMPRESSED_IMAGE and not topic.endswith("/compressed"):
+            raise ValueError(f"{bag}: compressed images on {topic}; the node subscribes to <topic>/compressed")
     print(f"replaying {bag} in real time to the tracker node ({args.model} on {args.device})")
-    run = run_node_on_bag(bag, node_args, out / "node.log", [TOPICS.rgb, TOPICS.thermal], OUTPUT_TOPIC, args.rate)
+    run = run_node_on_bag(bag, node_args, out / "node.log", topics, OUTPUT_TOPIC, args.rate)
     recording = write_recording(out / "tracked", OUTPUT_TOPIC, TRACKED_OBJECT, run.outputs)
     rate = len(run.outputs) / max(run.seconds, 1e-9)
     print(f"published {run.published} images in {run.seconds:.1f} s; the node answered {len(run.outputs)} pairs "
@@ -162,8 +168,8 @@ def write_video(bag: Path, held: HeldOutputs, truth: dict[int, np.ndarray], path
     writer = None
     for pair in ImagePairs(bag, TOPICS.rgb, TOPICS.thermal, PairingConfig()):
         stamp = header_stamp(pair.rgb)
-        rgb = image_to_numpy(pair.rgb)
-        thermal = align_thermal(thermal_to_rgb8(image_to_numpy(pair.thermal)), rgb.shape)
+        rgb = decode_image(pair.rgb, "rgb")
+        thermal = align_thermal(thermal_to_rgb8(decode_image(pair.thermal)), rgb.shape)
         box, fresh = held.at(stamp)
         frame = annotate(rgb, thermal, box, "node output" if fresh else "node busy: last output", truth=truth.get(stamp))
         if writer is None:
@@ -191,7 +197,7 @@ def demo(args: argparse.Namespace) -> int:
     live = score_recording(recording, bag, OUTPUT_TOPIC)
     held_outputs = HeldOutputs(read_outputs(recording, OUTPUT_TOPIC))
     held = score_held(held_outputs, truth)
-    csrt = evaluate_bag(bag, lambda: make_tracker("csrt-rgb")).scores
+    csrt = evaluate_bag(bag, lambda: make_tracker("csrt-rgb"), protocol="otb").scores  # as the node rows
     print(f"\n{'scores (OTB protocol, %)':<28} {'PR':>6} {'NPR':>6} {'SR':>6}")
     print(_row(f"{args.model} node, live", held, "every frame: the node's latest box at that frame"))
     print(_row(f"{args.model} node, answered", live.scores,

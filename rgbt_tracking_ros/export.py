@@ -18,6 +18,7 @@ from torch import nn
 
 from rgbt_tracking_ros.models.head import decode_boxes
 from rgbt_tracking_ros.models.loading import load_model
+from rgbt_tracking_ros.models.protocol import model_geometry
 from rgbt_tracking_ros.tracker.geometry import crop_square, hann_window
 from rgbt_tracking_ros.tracker.preprocess import thermal_to_rgb8, to_tensor
 from rgbt_tracking_ros.train.synthetic import make_sequence
@@ -43,17 +44,22 @@ class MapsOnly(nn.Module):
 
 
 def sample_inputs(model: nn.Module, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Template and search crops from a synthetic sequence, as the tracker makes them:
-    every template from frame 0's box, the search region from frame 1 around it."""
+    """Template and search crops from a synthetic sequence, as the tracker makes them (the
+    model's geometry: sizes, factors, template count): every template from frame 0's box, the
+    search region from frame 1 around it."""
+    geometry = model_geometry(model)
     sequence = make_sequence(seed, frames=2)
     box = sequence.boxes[0]
     thermal = [thermal_to_rgb8(frame) for frame in sequence.thermal]
     crops = []
-    for frame, factor, size in ((0, 2.0, model.template_size), (1, 4.0, model.search_size)):
+    for frame, factor, size in (
+        (0, geometry.template_factor, geometry.template_size),
+        (1, geometry.search_factor, geometry.search_size),
+    ):
         for image in (sequence.rgb[frame], thermal[frame]):
             crops.append(to_tensor(crop_square(image, box, factor, size)[0]))
-    if model.num_templates > 1:
-        crops[0:2] = [crop.unsqueeze(1).repeat(1, model.num_templates, 1, 1, 1) for crop in crops[0:2]]
+    if geometry.num_templates > 1:
+        crops[0:2] = [crop.unsqueeze(1).repeat(1, geometry.num_templates, 1, 1, 1) for crop in crops[0:2]]
     return tuple(crops)
 
 
@@ -95,7 +101,7 @@ def check_onnx(model: nn.Module, path: Path, seed: int = 1) -> dict:
         expected = [t.numpy() for t in MapsOnly(model).eval()(*inputs)]
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     actual = session.run(list(OUTPUT_NAMES), {name: t.numpy() for name, t in zip(INPUT_NAMES, inputs)})
-    window = torch.from_numpy(hann_window(model.feat_size))[None, None].float()
+    window = torch.from_numpy(hann_window(model_geometry(model).feat_size))[None, None].float()
     box_torch, cell_torch = _decode(expected, window)
     box_onnx, cell_onnx = _decode(actual, window)
     result = {

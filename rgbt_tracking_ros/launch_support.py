@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .runtime.parameters import SPECS as _SPECS
+
 PACKAGE = "rgbt_tracking_ros"
 # Installed by CMakeLists.txt to lib/rgbt_tracking_ros (from scripts/rgbt_tracker_node).
 EXECUTABLE = "rgbt_tracker_node"
@@ -164,42 +166,10 @@ def rviz_config_file() -> Path:
 # --------------------------------------------------------------------------------------------
 # Node parameters: kinds, parsing from strings, formatting for `--ros-args -p`
 
-# Name -> kind ("string", "bool", "int", "double", "double[]"), as the node declares them
-# (rgbt_tracking_ros/ros/parameters.py SPECS; a test keeps the two equal). Ranges and choices
-# are the node's business: it reports every bad value at configure.
-NODE_PARAMETERS: dict[str, str] = {
-    "model": "string",
-    "checkpoint": "string",
-    "device": "string",
-    "device_fallback": "string",
-    "half": "bool",
-    "rgb_topic": "string",
-    "thermal_topic": "string",
-    "rgb_transport": "string",
-    "thermal_transport": "string",
-    "image_qos": "string",
-    "queue_size": "int",
-    "slop": "double",
-    "rgb_offset": "double",
-    "thermal_offset": "double",
-    "jump_back_tolerance": "double",
-    "use_message_filters": "bool",
-    "lost_threshold": "double",
-    "thermal_mode": "string",
-    "thermal_range": "double[]",
-    "homography": "double[]",
-    "initial_box": "double[]",
-    "target_id": "string",
-    "click_topic": "string",
-    "click_type": "string",
-    "click_box_size": "double[]",
-    "detection_topic": "string",
-    "detection_min_score": "double",
-    "detection_class": "string",
-    "camera_timeout": "double",
-    "diagnostics_period": "double",
-    "autostart": "bool",
-}
+# Name -> kind ("string", "bool", "int", "double", "double[]"), from the one parameter schema
+# (rgbt_tracking_ros/runtime/parameters.py SPECS, ROS- and torch-free). Ranges and choices are
+# the node's business: it reports every bad value at configure.
+NODE_PARAMETERS: dict[str, str] = {spec.name: spec.kind for spec in _SPECS}
 # Parameters every ROS 2 node has, which may be set too.
 STANDARD_PARAMETERS: dict[str, str] = {"use_sim_time": "bool"}
 

@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 import shlex
 
+from .runtime.parameters import SPECS
 from .launch_support import (
     DEFAULT_NODE_NAME,
     LOG_LEVELS,
@@ -29,8 +30,28 @@ ROS_MISSING = (
 )
 
 
+# Parameters that already have an option of their own.
+_OWN_OPTIONS = {"rgb_topic", "thermal_topic"}
+
+
+def _schema_options(parser: argparse.ArgumentParser) -> None:
+    """One --<name> option per node parameter, from the schema (docs/node.md lists them)."""
+    group = parser.add_argument_group(
+        "node parameters (from the schema; applied after the parameter files, before -p)")
+    for spec in SPECS:
+        if spec.name in _OWN_OPTIONS:
+            continue
+        constraint = f" [{', '.join(spec.choices)}]" if spec.choices else ""
+        group.add_argument(f"--{spec.name.replace('_', '-')}", dest=f"param_{spec.name}",
+                           metavar=spec.kind.upper(), default=None,
+                           help=f"{spec.description}{constraint} (applies {spec.when}; "
+                                f"default {spec.default!r})".replace("%", "%%"))
+
+
 def settings_from_args(args: argparse.Namespace) -> NodeSettings:
-    parameters = [parse_assignment(item, "-p") for item in args.param]
+    options = [f"{spec.name}:={getattr(args, 'param_' + spec.name)}" for spec in SPECS
+               if getattr(args, "param_" + spec.name, None) is not None]
+    parameters = [parse_assignment(item, "-p") for item in [*options, *args.param]]
     return node_settings(
         platform=args.platform,
         params_files=args.params,
@@ -92,4 +113,5 @@ def add_node_parser(commands) -> None:
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="node log level")
     parser.add_argument("--print-args", action="store_true",
                         help="print the node's --ros-args command line and exit")
+    _schema_options(parser)
     parser.set_defaults(func=node)

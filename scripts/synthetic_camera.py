@@ -69,6 +69,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--malformed-at", type=int, action="append", default=[],
                         help="publish malformed images at this published frame count "
                              "(repeatable; cycles through " + ", ".join(MALFORMED_KINDS) + ")")
+    parser.add_argument("--malformed-camera", choices=("alternate", "rgb", "thermal"),
+                        default="alternate", help="which camera sends the malformed images")
     parser.add_argument("--thermal-pause", nargs=2, type=float, metavar=("AT_S", "FOR_S"),
                         help="stop the thermal camera AT_S seconds after the start for FOR_S s")
     parser.add_argument("--jump-back", nargs=2, type=float, metavar=("AT_S", "BY_S"),
@@ -186,7 +188,8 @@ def _publish(args: argparse.Namespace, node: rclpy.node.Node, rgb_pub: rclpy.pub
             kind = MALFORMED_KINDS[malformed_count % len(MALFORMED_KINDS)]
             malformed_count += 1
             # Alternate the camera that misbehaves: the 1st, 3rd, ... fault hits RGB.
-            if malformed_count % 2:
+            if (args.malformed_camera == "rgb"
+                    or (args.malformed_camera == "alternate" and malformed_count % 2)):
                 rgb_pub.publish(_malformed(kind, rgb_header, compressed))
                 what = f"malformed_rgb_{kind}"
             else:

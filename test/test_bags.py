@@ -13,20 +13,23 @@ pytest.importorskip("rosbags")
 
 from rgbt_tracking_ros.bags.evaluate import Topics, evaluate_bag  # noqa: E402
 from rgbt_tracking_ros.bags.messages import (  # noqa: E402
+    COMPRESSED_IMAGE,
+    IMAGE,
     TRACKED_OBJECT,
     box_from_ground_truth,
+    decode_image,
     header,
     header_stamp,
     typestore,
 )
-from rgbt_tracking_ros.bags.read import connections, messages, open_bag, read_ground_truth  # noqa: E402
+from rgbt_tracking_ros.bags.read import connections, image_topic, messages, open_bag, read_ground_truth  # noqa: E402
 from rgbt_tracking_ros.bags.score import score_recording  # noqa: E402
 from rgbt_tracking_ros.bags.write import SINGLE_MODALITY_NOTE, START_NS, BagOptions, write_sequence_bag  # noqa: E402
 from rgbt_tracking_ros.cli import main  # noqa: E402
 from rgbt_tracking_ros.eval.datasets import read_dataset, read_otb  # noqa: E402
 from rgbt_tracking_ros.eval.metrics import score_results  # noqa: E402
 from rgbt_tracking_ros.eval.runner import make_tracker, run_sequences  # noqa: E402
-from rgbt_tracking_ros.ros.conversions import image_to_numpy  # noqa: E402
+from rgbt_tracking_ros.ros.conversions import compressed_to_numpy, image_to_numpy  # noqa: E402
 from rgbt_tracking_ros.sync import PairingConfig  # noqa: E402
 
 FRAMES = 12
@@ -62,26 +65,43 @@ def otb_sequence(tmp_path: Path) -> Path:
 
 
 def _read_topic(bag: Path, topic: str) -> list[tuple[int, object]]:
+    """Messages of a topic; a camera's base topic finds its `<topic>/compressed` too."""
     with open_bag(bag) as reader:
+        if not any(c.topic == topic for c in reader.connections):
+            topic = image_topic(reader, topic)
         return [(time, msg) for _, time, msg in messages(reader, connections(reader, topic))]
 
 
-@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
-def test_from_sequence_writes_images_ground_truth_and_stamps(otb_sequence: Path, tmp_path: Path, storage: str) -> None:
+@pytest.mark.parametrize("storage,compressed", [("mcap", True), ("sqlite3", True), ("mcap", False)])
+def test_from_sequence_writes_images_ground_truth_and_stamps(
+    otb_sequence: Path, tmp_path: Path, storage: str, compressed: bool
+) -> None:
     sequence = read_otb(otb_sequence)[0]
-    summary = write_sequence_bag(sequence, tmp_path / "bag", BagOptions(storage=storage, delay=0.003))
+    options = BagOptions(storage=storage, delay=0.003, compressed=compressed)
+    summary = write_sequence_bag(sequence, tmp_path / "bag", options)
     assert (summary.frames, summary.thermal_frames, summary.single_modality) == (FRAMES, FRAMES, True)
+    assert summary.passed_through == (2 * FRAMES if compressed else 0)  # the PNG files, stored as they are
     suffix = ".mcap" if storage == "mcap" else ".db3"
     assert [p.suffix for p in (tmp_path / "bag").iterdir() if p.name != "metadata.yaml"] == [suffix]
+    with open_bag(tmp_path / "bag") as reader:
+        kinds = {c.topic: c.msgtype for c in reader.connections}
+    image_type = COMPRESSED_IMAGE if compressed else IMAGE
+    suffix = "/compressed" if compressed else ""
+    assert kinds == {f"/rgb/image{suffix}": image_type, f"/thermal/image{suffix}": image_type,
+                     "/ground_truth": "geometry_msgs/msg/PolygonStamped"}
     rgb = _read_topic(tmp_path / "bag", "/rgb/image")
     thermal = _read_topic(tmp_path / "bag", "/thermal/image")
     assert len(rgb) == len(thermal) == FRAMES
     for i, ((time, msg), (_, thermal_msg)) in enumerate(zip(rgb, thermal)):
-        assert msg.encoding == thermal_msg.encoding == "rgb8"
+        if compressed:
+            assert msg.format == thermal_msg.format == "rgb8; png compressed bgr8"
+            assert bytes(msg.data) == sequence.rgb_frames[i].read_bytes()
+        else:
+            assert msg.encoding == thermal_msg.encoding == "rgb8"
         assert header_stamp(msg) == START_NS + round(i * 1e9 / 30)
         assert time == header_stamp(msg) + 3_000_000
-        assert np.array_equal(image_to_numpy(msg), sequence.rgb(i))
-        assert np.array_equal(image_to_numpy(thermal_msg), sequence.rgb(i))
+        assert np.array_equal(decode_image(msg, "rgb"), sequence.rgb(i))
+        assert np.array_equal(decode_image(thermal_msg), sequence.rgb(i))
     truth = read_ground_truth(tmp_path / "bag")
     assert sorted(truth) == [header_stamp(msg) for _, msg in rgb]
     assert np.array_equal(np.array([truth[s] for s in sorted(truth)]), _boxes(FRAMES))
@@ -128,10 +148,18 @@ def test_rgbt_sequence_keeps_16_bit_thermal(tmp_path: Path) -> None:
     for name in ("visible.txt", "infrared.txt"):
         (seq / name).write_text("".join(",".join(f"{v:g}" for v in box) + "\n" for box in boxes))
     sequence = read_dataset("rgbt234", tmp_path / "rgbt234")[0]
-    write_sequence_bag(sequence, tmp_path / "bag", BagOptions())
+    write_sequence_bag(sequence, tmp_path / "bag", BagOptions(compressed=False))
     thermal = [msg for _, msg in _read_topic(tmp_path / "bag", "/thermal/image")]
     assert [m.encoding for m in thermal] == ["mono16"] * 3
     assert [int(image_to_numpy(m)[0, 0]) for m in thermal] == [1000, 1001, 1002]
+    write_sequence_bag(sequence, tmp_path / "compressed", BagOptions())  # 16-bit PNG, as robots record it
+    thermal = [msg for _, msg in _read_topic(tmp_path / "compressed", "/thermal/image")]
+    assert [m.format for m in thermal] == ["mono16; png compressed mono16"] * 3
+    decoded = [compressed_to_numpy(m) for m in thermal]
+    assert [(d.dtype, d.shape, int(d[0, 0])) for d in decoded] == [(np.uint16, (48, 64), 1000 + i) for i in range(3)]
+    rgb = [msg for _, msg in _read_topic(tmp_path / "compressed", "/rgb/image")]
+    assert [m.format for m in rgb] == ["rgb8; jpeg compressed bgr8"] * 3  # the JPEG files themselves
+    assert all(np.array_equal(decode_image(m, "rgb"), sequence.rgb(i)) for i, m in enumerate(rgb))
 
 
 def _run_and_score(sequence_folder: Path, out: Path, frames: int | None = None):
@@ -191,7 +219,7 @@ def _write_recording(path: Path, outputs: list[tuple[int, np.ndarray, int]]) -> 
             msg = types[TRACKED_OBJECT](
                 header=header(stamp, "rgb_camera"), target_id="t", state=state,
                 x=float(box[0]), y=float(box[1]), width=float(box[2]), height=float(box[3]),
-                confidence=0.9, age=1, frames_since_seen=0,
+                confidence=0.9, age=1, frames_since_seen=0, reason="",
                 pair_dt=types["builtin_interfaces/msg/Duration"](sec=0, nanosec=0),
             )
             writer.write(conn, stamp + 5_000_000, store.serialize_cdr(msg, TRACKED_OBJECT))
@@ -242,7 +270,7 @@ def test_cli_from_sequence_evaluate_and_score(otb_sequence: Path, tmp_path: Path
 def test_custom_topics_reach_the_reader(otb_sequence: Path, tmp_path: Path) -> None:
     options = BagOptions(rgb_topic="/cam/rgb", thermal_topic="/cam/ir", ground_truth_topic="/gt")
     write_sequence_bag(read_otb(otb_sequence)[0], tmp_path / "bag", options)
-    with pytest.raises(ValueError, match="no topic /rgb/image"):
+    with pytest.raises(ValueError, match="no image topic /rgb/image or /rgb/image/compressed"):
         evaluate_bag(tmp_path / "bag", lambda: make_tracker("csrt-rgb"), topics=Topics(ground_truth="/gt"))
     topics = Topics("/cam/rgb", "/cam/ir", "/gt")
     result = evaluate_bag(tmp_path / "bag", lambda: make_tracker("csrt-rgb"), topics=topics)

@@ -17,13 +17,13 @@ require_ros("sensor_msgs.msg", "rosgraph_msgs.msg", module_level=True)
 import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from rgbt_tracking_ros.bags.replay import replay_bag  # noqa: E402
 from rgbt_tracking_ros.bags.write import START_NS, BagOptions, write_sequence_bag  # noqa: E402
 from rgbt_tracking_ros.eval.datasets import Sequence  # noqa: E402
 from rgbt_tracking_ros.eval.metrics import PROTOCOLS  # noqa: E402
-from rgbt_tracking_ros.ros.conversions import image_to_numpy  # noqa: E402
+from rgbt_tracking_ros.ros.conversions import compressed_to_numpy, image_to_numpy  # noqa: E402
 from rgbt_tracking_ros.sync import stamp_ns  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")
@@ -38,13 +38,17 @@ class _Frames(Sequence):
         return np.full((8, 10, 3), index, np.uint8)
 
 
-@pytest.fixture
-def bag(tmp_path: Path) -> Path:
+def _write(folder: Path, compressed: bool) -> Path:
     boxes = np.tile([1.0, 1.0, 4.0, 4.0], (FRAMES, 1))
     sequence = _Frames("flat", [Path("x")] * FRAMES, [Path("x")] * FRAMES, {"visible": boxes, "infrared": boxes},
                        PROTOCOLS["otb"], single_modality=True)
-    write_sequence_bag(sequence, tmp_path / "bag", BagOptions())
-    return tmp_path / "bag"
+    write_sequence_bag(sequence, folder, BagOptions(compressed=compressed))
+    return folder
+
+
+@pytest.fixture
+def bag(tmp_path: Path) -> Path:
+    return _write(tmp_path / "bag", compressed=False)
 
 
 @pytest.fixture
@@ -104,3 +108,39 @@ def test_replay_publishes_every_frame_with_original_timing(bag: Path, node) -> N
 def test_replay_refuses_unknown_topics(bag: Path, node) -> None:
     with pytest.raises(ValueError, match="/nope"):
         replay_bag(bag, topics=["/nope"], node=node)
+
+
+def test_replay_publishes_compressed_images(tmp_path: Path, node) -> None:
+    """A compressed bag goes out as CompressedImage on <topic>/compressed, selected by the base topic."""
+    bag = _write(tmp_path / "bag", compressed=True)
+    received: dict[str, list[tuple[int, np.ndarray]]] = {"rgb": [], "thermal": []}
+    for camera in received:
+        node.create_subscription(CompressedImage, f"/{camera}/image/compressed", lambda m, c=camera: received[c].append(
+            (stamp_ns(m.header.stamp.sec, m.header.stamp.nanosec), compressed_to_numpy(m))), 20)
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    spinning = threading.Event()
+    spinning.set()
+
+    def spin() -> None:
+        while spinning.is_set():
+            executor.spin_once(timeout_sec=0.02)
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        sent = replay_bag(bag, rate=4.0, topics=["/rgb/image", "/thermal/image"], node=node, wait_for_subscribers=5)
+        deadline = time.monotonic() + 5
+        while min(map(len, received.values())) < FRAMES and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        spinning.clear()
+        thread.join(timeout=5)
+        executor.shutdown(timeout_sec=2)
+    assert sent == 2 * FRAMES
+    stamps = [START_NS + round(i * 1e9 / 30) for i in range(FRAMES)]
+    assert [stamp for stamp, _ in received["rgb"]] == stamps
+    # RGB as JPEG (a flat frame survives it within one grey level), thermal as lossless PNG.
+    assert all(image.shape == (8, 10, 3) and np.abs(image.astype(int) - i).max() <= 1
+               for i, (_, image) in enumerate(received["rgb"]))
+    assert all(np.array_equal(image, np.full((8, 10, 3), i, np.uint8)) for i, (_, image) in enumerate(received["thermal"]))

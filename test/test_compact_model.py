@@ -85,18 +85,20 @@ def test_encoded_templates_give_the_same_output(model):
         torch.testing.assert_close(split[key], whole[key])
 
 
-def test_tracker_encodes_the_template_once(model):
+@pytest.mark.parametrize("target_model", [False, True])
+def test_tracker_encodes_the_template_once(model, target_model):
     calls = []
     handle = model.backbone.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[-1]))
     try:
         sequence = make_sequence(3, frames=4)
-        tracker = RGBTTracker(model, TrackerConfig(device="cpu"))
+        tracker = RGBTTracker(model, TrackerConfig(device="cpu", target_model=target_model))
         tracker.initialize(sequence.rgb[0], sequence.thermal[0], sequence.boxes[0])
         for rgb, thermal in zip(sequence.rgb[1:], sequence.thermal[1:]):
             tracker.track(rgb, thermal)
     finally:
         handle.remove()
-    assert calls == [128, 256, 256, 256]
+    # The online target model fits once on the first frame's search crop (one more 256 call).
+    assert calls == [128] + [256] * target_model + [256, 256, 256]
 
 
 def test_checkpoint_without_the_packaged_backbone_loads(model, tmp_path):

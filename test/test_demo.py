@@ -21,7 +21,7 @@ def _tracked(stamp: int, box: list[float], state: int) -> bytes:
     types = store.types
     msg = types[TRACKED_OBJECT](
         header=header(stamp, "rgb_camera"), target_id="t", state=state,
-        x=box[0], y=box[1], width=box[2], height=box[3], confidence=0.8, age=1, frames_since_seen=0,
+        x=box[0], y=box[1], width=box[2], height=box[3], confidence=0.8, age=1, frames_since_seen=0, reason="",
         pair_dt=types["builtin_interfaces/msg/Duration"](sec=0, nanosec=0),
     )
     return bytes(store.serialize_cdr(msg, TRACKED_OBJECT))

@@ -40,6 +40,7 @@ FIELDS = {
     "confidence": 0.8125,  # exact in float32
     "age": 4_000_000_000,  # beyond int32
     "frames_since_seen": 7,
+    "reason": "confidence below lost_threshold",
     "pair_dt": {"sec": 1, "nanosec": 12_500_000},
 }
 IMAGE_SHAPE = (512, 640, 3)  # rgb8: 983,040 bytes, above Fast DDS's default 512 KB SHM segment
@@ -322,7 +323,7 @@ def _as_dict(msg) -> dict:
 
 def test_message_definitions():
     assert (TrackedObject.STATE_NEW, TrackedObject.STATE_TRACKING, TrackedObject.STATE_LOST,
-            TrackedObject.STATE_STOPPED) == (0, 1, 2, 3)
+            TrackedObject.STATE_STOPPED, TrackedObject.STATE_ERROR) == (0, 1, 2, 3, 4)
     fields = TrackedObject.get_fields_and_field_types()
     assert fields["header"] == "std_msgs/Header"
     assert fields["pair_dt"] == "builtin_interfaces/Duration"

@@ -10,6 +10,8 @@ from rgbt_tracking_ros.models import available_models, build_model
 from rgbt_tracking_ros.models.ainet import OrderDynamicMamba, _reorder_chunks
 from rgbt_tracking_ros.models.dmtrack import TemporalAdapter
 from rgbt_tracking_ros.models.head import decode_boxes
+from rgbt_tracking_ros.models.protocol import OUTPUT_MAPS, Geometry, TrackingModel
+from rgbt_tracking_ros.models.registry import config_geometry, load_model_config
 from rgbt_tracking_ros.models.selective_scan import selective_scan_reference
 
 
@@ -31,7 +33,7 @@ def test_unknown_model_names_the_known_ones():
         build_model("no_such_model")
 
 
-@pytest.mark.parametrize("name", ["ainet_256", "dmtrack_rgbt"])
+@pytest.mark.parametrize("name", ["ainet_256", "ainet_384", "dmtrack_rgbt"])
 def test_full_size_state_dict_matches_official_keys(name, official_keys):
     expected, total = official_keys(name)
     model = meta_model(name)
@@ -42,7 +44,7 @@ def test_full_size_state_dict_matches_official_keys(name, official_keys):
     assert sum(p.numel() for p in model.parameters()) == total
 
 
-@pytest.mark.parametrize("name", ["ainet_256", "dmtrack_rgbt"])
+@pytest.mark.parametrize("name", ["ainet_256", "ainet_384", "dmtrack_rgbt"])
 def test_official_state_dict_loads_strictly(name, official_keys):
     expected, _ = official_keys(name)
     model = meta_model(name)
@@ -240,3 +242,131 @@ def test_adapters_start_silent_and_only_the_released_init_zeroes_their_input(off
         assert not adapter.adapter_up.weight.any() and not adapter.adapter_up.bias.any()
         assert adapter.adapter_down.weight.any() != official
     assert block.adap_t.adapter_mid.weight.any() != official
+
+
+def test_ainet_384_differs_from_256_only_in_position_embeddings():
+    small, large = meta_model("ainet_256").state_dict(), meta_model("ainet_384").state_dict()
+    assert list(small) == list(large)
+    differ = {key: (tuple(small[key].shape), tuple(large[key].shape))
+              for key in small if small[key].shape != large[key].shape}
+    assert differ == {
+        "backbone.pos_embed_z": ((1, 64, 768), (1, 144, 768)),
+        "backbone.pos_embed_x": ((1, 256, 768), (1, 576, 768)),
+    }
+    assert sum(p.numel() for p in meta_model("ainet_384").parameters()) == 136_285_201
+
+
+@pytest.mark.parametrize("name, tokens", [("ainet_256", 12 * 256), ("ainet_384", 12 * 656)])
+def test_official_fusion_cut_of_64_tokens(name, tokens):
+    """Both official configs drop 64 leading tokens per layer: all the template tokens at 256
+    (so ainet_256 is unchanged), the first 64 of 144 at 384; the head reads the last search
+    tokens of the fused sequence. Full size on the meta device."""
+    model = meta_model(name)
+    geometry = model.geometry
+    assert model.config["fusion_cut"] == model.mamba_fusion.cut == 64
+    seen = {}
+    model.mamba_fusion.fusion.register_forward_hook(lambda module, args, out: seen.update(fused=args[0].shape))
+    model.box_head.register_forward_hook(lambda module, args, out: seen.update(head=args[0].shape))
+    z = torch.empty(geometry.template_shape(), device="meta")
+    x = torch.empty(geometry.search_shape(), device="meta")
+    out = model(z, z, x, x)
+    assert tuple(seen["fused"]) == (1, tokens, 768)
+    assert tuple(seen["head"]) == (1, geometry.search_tokens, 768)
+    assert tuple(out["score_map"].shape) == (1, 1, geometry.feat_size, geometry.feat_size)
+
+
+def _official_fusion(model, fused: list[torch.Tensor], cut: int, search_tokens: int) -> torch.Tensor:
+    """The order-dynamic fusion read literally from the description: drop a constant `cut`
+    leading tokens of every layer, concatenate the layers, x + Mamba(LN1 x) under LN2, sum the
+    per-layer chunks, LayerNorm, keep the last `search_tokens` tokens; kept positions picked
+    by index, not by slicing."""
+    fusion = model.mamba_fusion
+    layer = fusion.fusion[0]
+    length = fused[0].shape[1]
+    keep = torch.arange(cut, length)
+    x = torch.cat([torch.index_select(f, 1, keep) for f in fused], dim=1)
+    y = layer.norm2(x + layer.mamba(layer.norm1(x)))
+    per_layer = len(keep)
+    total = torch.zeros_like(y[:, :per_layer])
+    for i in range(len(fused)):
+        total = total + y[:, i * per_layer : (i + 1) * per_layer]
+    out = fusion.norm(total)
+    return torch.index_select(out, 1, torch.arange(per_layer - search_tokens, per_layer))
+
+
+@pytest.mark.parametrize("cut", [8, 16, 0])
+def test_fusion_cut_matches_an_independent_reading_at_small_size(cut):
+    """64 x 64 templates (16 tokens), 128 x 128 search (64 tokens): a cut of 8 keeps half the
+    template tokens in the fusion, as the official 64 does of the 144 at 384."""
+    torch.manual_seed(0)
+    model = build_model("ainet_tiny", template_size=64, search_size=128, fusion_cut=cut).eval()
+    generator = torch.Generator().manual_seed(3)
+    z = [torch.randn(1, 3, 64, 64, generator=generator) for _ in range(2)]
+    x = [torch.randn(1, 3, 128, 128, generator=generator) for _ in range(2)]
+    with torch.no_grad():
+        fused = model.backbone(*z, *x)
+        assert [tuple(f.shape) for f in fused] == [(1, 16 + 64, 32)] * 2
+        expected = model.box_head(_official_fusion(model, fused, cut, 64))
+        out = model(*z, *x)
+    for key in OUTPUT_MAPS:
+        torch.testing.assert_close(out[key], expected[key], rtol=1e-5, atol=1e-6)
+        assert out[key].shape[-2:] == (8, 8)
+
+
+def test_fusion_cut_changes_the_output_and_is_checked():
+    """Cutting 8 of 16 template tokens is not the same model as cutting all of them."""
+    torch.manual_seed(0)
+    models = [build_model("ainet_tiny", template_size=64, search_size=128, fusion_cut=cut).eval() for cut in (8, 16)]
+    models[1].load_state_dict(models[0].state_dict())
+    inputs = _inputs_of(models[0].geometry)
+    with torch.no_grad():
+        fused = models[0].backbone(*inputs)
+        a, b = (m.mamba_fusion(fused) for m in models)
+    assert a.shape == b.shape == (1, 64, 32)
+    assert (a - b).abs().max() > 1e-4  # the kept template tokens reach the search tokens through the scan
+    for bad in (17, -1, 2.5):
+        with pytest.raises(ValueError, match="fusion_cut"):
+            build_model("ainet_tiny", template_size=64, search_size=128, fusion_cut=bad)
+
+
+def _inputs_of(geometry: Geometry, batch: int = 1):
+    generator = torch.Generator().manual_seed(5)
+    z = [torch.randn(geometry.template_shape(batch), generator=generator) for _ in range(2)]
+    x = [torch.randn(geometry.search_shape(batch), generator=generator) for _ in range(2)]
+    return (*z, *x)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_every_registered_model_implements_the_protocol(name):
+    """Geometry read from the config alone equals the built model's; the protocol's methods exist."""
+    model = meta_model(name, **({"pretrained": False} if name == "compact_rgbt" else {}))
+    assert isinstance(model, TrackingModel)
+    assert model.geometry == config_geometry(load_model_config(name))
+    assert model.geometry.feat_size == model.box_head.feat_size
+
+
+@pytest.mark.parametrize("name", ["ainet_tiny", "dmtrack_tiny", "compact_rgbt"])
+def test_forward_is_encode_templates_then_track_search(name):
+    """The tracker's cached path and the whole forward (training, export) give equal maps."""
+    torch.manual_seed(0)
+    model = build_model(name, **({"pretrained": False} if name == "compact_rgbt" else {})).eval()
+    assert isinstance(model, TrackingModel)
+    inputs = _inputs_of(model.geometry, batch=2)
+    with torch.no_grad():
+        whole = model(*inputs)
+        split = model.track_search(model.encode_templates(*inputs[:2]), *inputs[2:])
+    for key, channels in OUTPUT_MAPS.items():
+        assert whole[key].shape == (2, channels, model.geometry.feat_size, model.geometry.feat_size)
+        torch.testing.assert_close(whole[key], split[key], rtol=0, atol=0)
+
+
+def test_geometry_validates_and_describes():
+    geometry = Geometry.from_config(load_model_config("ainet_384"))
+    assert (geometry.template_size, geometry.search_size, geometry.feat_size) == (192, 384, 24)
+    assert (geometry.template_factor, geometry.search_factor, geometry.num_templates) == (2.0, 4.0, 1)
+    assert (geometry.template_tokens, geometry.search_tokens) == (144, 576)
+    assert Geometry.from_config(load_model_config("dmtrack_rgbd")).template_shape(4) == (4, 2, 3, 128, 128)
+    with pytest.raises(ValueError, match="multiple of the stride"):
+        Geometry(template_size=100, search_size=256)
+    with pytest.raises(ValueError, match="search_factor"):
+        Geometry(template_size=128, search_size=256, search_factor=0)

@@ -31,6 +31,7 @@ from ros_availability import require_ros
 ROOT = Path(__file__).resolve().parents[1]
 CAMERA_SCRIPT = ROOT / "scripts" / "synthetic_camera.py"
 PROFILE = ROOT / "config" / "fastdds_large_data.xml"
+FAULT_NODE = ROOT / "test" / "fault_node.py"
 NODE_READY_S = 90.0  # node start: imports, model load and warm-up on a busy machine
 WAIT_S = 30.0
 STOP_S = 20.0
@@ -57,8 +58,9 @@ from rgbt_tracking_ros.srv import SetTarget  # noqa: E402
 from rgbt_tracking_ros.train.synthetic import make_sequence  # noqa: E402
 
 _DOMAINS = itertools.count()
-STOPPED, NEW, TRACKING, LOST = (TrackedObject.STATE_STOPPED, TrackedObject.STATE_NEW,
-                                TrackedObject.STATE_TRACKING, TrackedObject.STATE_LOST)
+STOPPED, NEW, TRACKING, LOST, ERROR = (
+    TrackedObject.STATE_STOPPED, TrackedObject.STATE_NEW, TrackedObject.STATE_TRACKING,
+    TrackedObject.STATE_LOST, TrackedObject.STATE_ERROR)
 
 
 def _domain_id() -> int:
@@ -185,9 +187,11 @@ class Session:
             if status.name == "rgbt_tracker: tracking":
                 self.diagnostics.append((time.monotonic(), status))
 
-    def start_node(self, **params) -> Process:
-        args = [sys.executable, "-m", "rgbt_tracking_ros.ros.node", "--ros-args",
-                "-r", f"__ns:={self.ns}"]
+    def start_node(self, fault: str = "", **params) -> Process:
+        """The node; with fault, through test/fault_node.py (a tracker that fails on purpose)."""
+        launcher = ([str(FAULT_NODE), fault, "--"] if fault
+                    else ["-m", "rgbt_tracking_ros.ros.node"])
+        args = [sys.executable, *launcher, "--ros-args", "-r", f"__ns:={self.ns}"]
         for name, value in params.items():
             args += ["-p", f"{name}:={_format(value)}"]
         self.node_process = Process("node", args, self.env)
@@ -241,7 +245,8 @@ class Session:
         """What a failed wait saw: outputs received, the last diagnostics, both processes."""
         states = [m.state for _, m in list(self.tracked)]
         counts = {name: states.count(value) for name, value in (
-            ("NEW", NEW), ("TRACKING", TRACKING), ("LOST", LOST), ("STOPPED", STOPPED))}
+            ("NEW", NEW), ("TRACKING", TRACKING), ("LOST", LOST), ("STOPPED", STOPPED),
+            ("ERROR", ERROR))}
         last = self.diagnostics[-1][1].message if self.diagnostics else "(none)"
         processes = "\n".join(p.describe() for p in self.processes)
         return (f"domain {self.domain}, namespace {self.ns}; tracked_object states received: "
@@ -323,11 +328,13 @@ def test_node_follows_the_target_with_the_rgb_header(session, trained_checkpoint
     messages = [m for _, m in s.tracked]
     assert messages, f"no tracked_object messages; {s.describe()}"
     assert messages[0].state == NEW
-    # The cameras stopped at the end: one STOPPED event (stamped now) closes the stream.
-    stopped = [i for i, m in enumerate(messages) if m.state == STOPPED]
-    assert stopped == [len(messages) - 1] and messages[-1].header.frame_id == RGB_FRAME_ID
-    messages = messages[:-1]
+    # The cameras stopped at the end: one LOST event (stamped now) closes the stream, saying why.
     frames = camera.frames()
+    last = messages[-1]
+    assert last.state == LOST and "sent no image" in last.reason, (last.state, last.reason)
+    assert last.header.frame_id == RGB_FRAME_ID and _stamp_ns(last.header.stamp) not in frames
+    assert not any(m.state == STOPPED for m in messages)
+    messages = messages[:-1]
     for msg in messages:  # every output for an image pair carries that RGB image's header
         assert msg.header.frame_id == RGB_FRAME_ID
         assert _stamp_ns(msg.header.stamp) in frames, "stamp of no published RGB image"
@@ -380,11 +387,23 @@ def test_set_target_reset_and_stop_services(session, trained_checkpoint, truth):
         response = set_target(box)
         assert not response.success and expected in response.message, response.message
 
-    # A frame the node has paired already (the newest waits for its successor to pair).
+    # Stamps outside the held history are refused with the reason, not applied to "now".
+    index, stamp = camera.last_frame(back=3)
+    for offset, expected in ((-33 * 10**9, "too old"), (100 * 10**9, "in the future")):
+        response = set_target(truth[index], stamp + offset)
+        assert not response.success and expected in response.message, response.message
+    response = set_target((10, 10, 2, 30))
+    assert not response.success and "too small" in response.message, response.message
+    response = set_target((0, 0, 2 * WIDTH, 30))
+    assert not response.success and "larger than" in response.message, response.message
+
+    # A frame the node has paired already (the newest waits for its successor to pair):
+    # answered once the tracker was initialised on that very frame.
     index, stamp = camera.last_frame(back=3)
     start = time.monotonic()
     response = set_target(truth[index], stamp)
-    assert response.success and "its frame" in response.message, response.message
+    stamp_text = f"{stamp // 10**9}.{stamp % 10**9:09d}"
+    assert response.success and stamp_text in response.message, response.message
     assert s.spin_until(lambda: sum(m.state == TRACKING for m in s.messages_since(start)) >= 5,
                         WAIT_S), s.describe()
     after = s.messages_since(start)
@@ -432,51 +451,73 @@ def test_set_target_reset_and_stop_services(session, trained_checkpoint, truth):
     _assert_clean_exit(s)
 
 
-def test_malformed_images_and_stamps_jumping_back_are_survived(session, trained_checkpoint,
+def test_stamps_jumping_back_mark_the_target_lost_and_say_why(session, trained_checkpoint,
                                                                 truth):
     s = session
     node = s.start_node(**_node_params(trained_checkpoint, initial_box=truth[0].tolist()))
     s.wait_until_active()
     camera = s.start_camera("--frames", "90", "--rate", "12", "--hold-first", "0.5",
                             "--malformed-at", "15", "--malformed-at", "16",
-                            "--malformed-at", "17", "--malformed-at", "18",
-                            "--jump-back", "5.0", "30.0")
+                            "--jump-back", "4.0", "7.0")
     assert s.spin_until(lambda: camera.proc.poll() is not None, 60), camera.describe()
     s.spin_for(1.5)
 
     frames = camera.frames()
-    faults = [stamp for stamp, (_, what) in frames.items() if what.startswith("malformed")]
-    assert len(faults) == 4
     messages = [m for _, m in s.tracked]
     stamps = [_stamp_ns(m.header.stamp) for m in messages]
-    assert max(stamps) > max(faults), "no output after the malformed images"
-    jumps = [i for i in range(1, len(stamps)) if stamps[i] < stamps[i - 1] - 10 * 10**9]
-    assert len(jumps) == 1, "expected outputs from both sides of the jump back"
-    later = messages[jumps[0]:]
-    assert sum(m.state == TRACKING for m in later) >= 5, "tracking stopped after the jump"
-    # Outputs for image pairs carry RGB stamps; STOPPED events (the camera ended) carry "now".
-    assert all(_stamp_ns(m.header.stamp) in frames for m in messages if m.state != STOPPED)
+    jumped = next(i for i, m in enumerate(messages) if "jumped back" in m.reason)
+    before, after = messages[:jumped], messages[jumped:]
+    assert any(m.state == TRACKING for m in before), s.describe()
+    # From the jump on the target is LOST with the reason: the tracker is not trusted on a
+    # timeline that restarted (before: "pairing reset", TRACKING in the wrong place).
+    per_pair = [m for m in after if _stamp_ns(m.header.stamp) in frames]
+    assert len(per_pair) >= 5 and all(m.state == LOST for m in per_pair), [
+        (m.state, m.reason) for m in after]
+    assert all("jumped back" in m.reason for m in per_pair[:5])
+    assert min(stamps[jumped:]) < max(stamps[:jumped]) - 5 * 10**9
 
     values = _values(s.statuses_since(0.0)[-1])
-    assert int(values["malformed_rgb"]) >= 1 and int(values["malformed_thermal"]) >= 1, values
     assert int(values["pairing_resets"]) >= 1, values
-    warned = [st for st in s.statuses_since(0.0) if "malformed image" in st.message]
-    assert warned and warned[0].level == bytes([1])  # WARN
-    assert node.log_contains("dropped a malformed image")
+    assert int(values["malformed_rgb"]) >= 1 and int(values["malformed_thermal"]) >= 1, values
     assert node.log_contains("pairing reset: rgb stamp jumped back")
     _assert_clean_exit(s)
 
 
-def test_a_stalled_thermal_camera_stops_tracking_until_it_returns(session,
-                                                                  trained_checkpoint,
+def test_a_camera_sending_only_malformed_images_counts_as_stopped(session, trained_checkpoint,
                                                                   truth):
+    s = session
+    s.start_node(**_node_params(trained_checkpoint, initial_box=truth[0].tolist(),
+                                camera_timeout=0.5, diagnostics_period=0.5))
+    s.wait_until_active()
+    bad = [str(i) for i in range(15, 51)]  # 3 s at 12 Hz, all on the thermal camera
+    camera = s.start_camera("--frames", "90", "--rate", "12", "--hold-first", "0.5",
+                            "--malformed-camera", "thermal",
+                            *[arg for i in bad for arg in ("--malformed-at", i)])
+    assert s.spin_until(lambda: camera.proc.poll() is not None, 60), camera.describe()
+    s.spin_for(1.0)
+
+    messages = [m for _, m in s.tracked]
+    lost = [m for m in messages if "only unusable images" in m.reason]
+    assert lost and lost[0].state == LOST and "thermal camera" in lost[0].reason, s.describe()
+    first = messages.index(lost[0])
+    assert any(m.state == TRACKING for m in messages[:first])
+    later = messages[first + 1:]
+    assert later and all(m.state == LOST for m in later), [(m.state, m.reason) for m in later]
+    statuses = s.statuses_since(0.0)
+    flagged = [st for st in statuses if st.level == bytes([2]) and "thermal camera" in st.message]
+    assert flagged, [st.message for st in statuses]
+    assert _values(flagged[0])["state"].startswith("lost (thermal camera")
+    _assert_clean_exit(s)
+
+
+def test_a_stalled_thermal_camera_makes_the_target_lost(session, trained_checkpoint, truth):
     s = session
     node = s.start_node(**_node_params(trained_checkpoint, initial_box=truth[0].tolist(),
                                        camera_timeout=0.5, diagnostics_period=0.5,
                                        target_id="hot"))
     s.wait_until_active()
     camera = s.start_camera("--frames", "90", "--rate", "10", "--hold-first", "0.5", "--loop",
-                            "--thermal-pause", "3.0", "3.0", "--duration", "9.0")
+                            "--thermal-pause", "3.0", "5.0", "--duration", "11.0")
     assert s.spin_until(lambda: camera.proc.poll() is not None, 60), camera.describe()
     s.spin_for(1.0)
 
@@ -484,26 +525,29 @@ def test_a_stalled_thermal_camera_stops_tracking_until_it_returns(session,
     paused = sorted(stamp for stamp, (_, what) in frames.items() if "thermal_paused" in what)
     assert paused, "the camera did not pause its thermal stream"
     messages = [m for _, m in s.tracked]
-    first_stopped = next((i for i, m in enumerate(messages) if m.state == STOPPED), None)
-    assert first_stopped is not None, f"no STOPPED message while thermal was silent; {s.describe()}"
-    stopped = messages[first_stopped]
-    assert stopped.target_id == "hot" and stopped.width > 0  # keeps the last box
-    before, after = messages[:first_stopped], messages[first_stopped + 1:]
+    first_lost = next((i for i, m in enumerate(messages) if "thermal camera" in m.reason), None)
+    assert first_lost is not None, f"no LOST naming the thermal camera; {s.describe()}"
+    event = messages[first_lost]
+    assert event.state == LOST and "sent no image" in event.reason
+    assert event.target_id == "hot" and event.width > 0  # keeps the last box
+    before, after = messages[:first_lost], messages[first_lost + 1:]
     assert any(m.state == TRACKING for m in before)
-    resumed = [m for m in after if m.state in (TRACKING, LOST)]
-    assert len(resumed) >= 5, "tracking did not resume when the thermal camera came back"
-    assert all(_stamp_ns(m.header.stamp) > paused[-1] for m in resumed)
-    assert {m.target_id for m in resumed} == {"hot"} and resumed[0].age > before[-1].age
+    # When the thermal camera is back the target stays LOST, saying why, until a new target
+    # is set (before: TRACKING with a box grown over the image).
+    resumed = [m for m in after if _stamp_ns(m.header.stamp) > paused[-1]
+               and _stamp_ns(m.header.stamp) in frames]
+    assert len(resumed) >= 5, "no outputs after the thermal camera came back"
+    assert all(m.state == LOST and "set a new target" in m.reason for m in resumed), [
+        (m.state, m.reason) for m in resumed]
+    assert {m.target_id for m in resumed} == {"hot"}
 
     statuses = s.statuses_since(0.0)
-    # ERROR naming the thermal camera only (at the very end both cameras stop)
     stalled = [i for i, st in enumerate(statuses) if st.level == bytes([2])
                and "thermal camera" in st.message and "rgb camera" not in st.message]
     assert stalled, [st.message for st in statuses]
-    assert _values(statuses[stalled[0]])["state"] == "stopped (thermal camera silent)"
+    assert _values(statuses[stalled[0]])["state"].startswith("lost (thermal camera")
     recovered = [_values(st)["state"] for st in statuses[stalled[-1] + 1:]]
-    # Whether the model finds the target again after 3 s is its business; the node tracks.
-    assert {"tracking", "lost"} & set(recovered), f"diagnostics never recovered: {recovered}"
+    assert "lost" in recovered, f"diagnostics after the camera returned: {recovered}"
     assert node.log_contains("thermal camera") and node.log_contains("is back")
     _assert_clean_exit(s)
 
@@ -532,6 +576,12 @@ def test_lifecycle_over_services_with_a_bad_parameter_and_compressed_images(
     client = s.node.create_client(GetState, f"{s.ns}/rgbt_tracker/get_state")
     assert s.spin_until(client.service_is_ready, NODE_READY_S), s.describe()
     assert state() == "unconfigured"
+    # A transition invalid in this state is answered (failure), not left to time out.
+    asked = time.monotonic()
+    assert not change(Transition.TRANSITION_ACTIVATE)
+    assert time.monotonic() - asked < 10 and state() == "unconfigured"
+    assert s.spin_until(lambda: node.log_contains("is not valid in state 'unconfigured'"),
+                        WAIT_S)
     assert not change(Transition.TRANSITION_CONFIGURE)  # slop 5.0 is out of range
     assert state() == "unconfigured" and node.proc.poll() is None
     assert s.spin_until(lambda: node.log_contains("configure failed"), WAIT_S)
@@ -549,6 +599,28 @@ def test_lifecycle_over_services_with_a_bad_parameter_and_compressed_images(
     assert s.spin_until(lambda: sum(m.state == TRACKING for _, m in s.tracked) >= 3, WAIT_S), (
         s.describe())
 
+    # Live parameters take effect at once (and are logged); the others are refused while
+    # active, with the reason.
+    def set_parameter(name, value):
+        if isinstance(value, str):
+            pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        else:
+            pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+        return s.call(SetParameters, "rgbt_tracker/set_parameters", SetParameters.Request(
+            parameters=[Parameter(name=name, value=pv)])).results[0]
+
+    start = time.monotonic()
+    result = set_parameter("lost_threshold", 0.995)
+    assert result.successful, result.reason
+    assert s.spin_until(lambda: node.log_contains("parameter lost_threshold changed"), WAIT_S)
+    assert s.spin_until(lambda: sum("lost_threshold" in m.reason for m in s.messages_since(start))
+                        >= 3, WAIT_S), s.describe()
+    assert set_parameter("lost_threshold", 0.25).successful
+    result = set_parameter("model", "ainet_256")
+    assert not result.successful and "read at configure" in result.reason, result.reason
+    result = set_parameter("rgb_topic", "other/image")
+    assert not result.successful and "while active" in result.reason, result.reason
+
     assert change(Transition.TRANSITION_DEACTIVATE) and state() == "inactive"
     s.spin_for(0.5)
     start = time.monotonic()
@@ -557,10 +629,128 @@ def test_lifecycle_over_services_with_a_bad_parameter_and_compressed_images(
 
     start = time.monotonic()
     assert change(Transition.TRANSITION_ACTIVATE)
-    # initial_box applies again (the looping target may be elsewhere by now: TRACKING or LOST)
+    # The target is kept across deactivate/activate; after a pause longer than
+    # camera_timeout it is LOST, saying why (the target moved meanwhile).
     assert s.spin_until(lambda: len(s.messages_since(start)) >= 3, WAIT_S), s.describe()
-    assert [m.state for m in s.messages_since(start)][:1] == [NEW]
-    assert {m.state for m in s.messages_since(start)[1:]} <= {TRACKING, LOST}
+    after = s.messages_since(start)
+    assert after[0].state == LOST and "no image pair for" in after[0].reason, [
+        (m.state, m.reason) for m in after]
+    assert {m.state for m in after} == {LOST} and {m.target_id for m in after} == {"target"}
     assert change(Transition.TRANSITION_DEACTIVATE) and change(Transition.TRANSITION_CLEANUP)
     assert state() == "unconfigured" and camera.proc.poll() is None
+    # Lifecycle shutdown ends the process (before: finalized, and the process kept running).
+    assert change(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+    try:
+        code = node.proc.wait(timeout=STOP_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the node kept running after lifecycle shutdown; {node.describe()}")
+    assert code == 0, node.describe()
+    _assert_clean_exit(s)
+
+
+def test_model_failures_are_published_as_error_with_the_reason(session, trained_checkpoint,
+                                                               truth):
+    s = session
+    node = s.start_node(fault="raise", **_node_params(trained_checkpoint,
+                                                      initial_box=truth[0].tolist(),
+                                                      diagnostics_period=0.5))
+    s.wait_until_active()
+    camera = s.start_camera("--frames", "30", "--rate", "10", "--hold-first", "0.5")
+    assert s.spin_until(lambda: sum(m.state == ERROR for _, m in s.tracked) >= 5, WAIT_S), (
+        s.describe())
+    errors = [m for _, m in s.tracked if m.state == ERROR]
+    assert all("model error: RuntimeError: injected model failure" in m.reason for m in errors)
+    assert errors[0].width > 0 and errors[0].target_id == "target"  # the last box, kept
+    assert s.spin_until(lambda: any(st.level == bytes([2]) and "model failed" in st.message
+                                    for st in s.statuses_since(0.0)), WAIT_S), s.describe()
+    assert node.log_contains("published as ERROR")
+    camera.proc.wait(timeout=60)
+    _assert_clean_exit(s)
+
+
+def test_a_slow_model_is_reported_on_diagnostics(session, trained_checkpoint, truth):
+    s = session
+    s.start_node(fault="slow:2.2", **_node_params(trained_checkpoint,
+                                                  initial_box=truth[0].tolist(),
+                                                  diagnostics_period=2.0,
+                                                  latency_budget=1.0))
+    s.wait_until_active()
+    s.start_camera("--frames", "90", "--rate", "10", "--hold-first", "0.5", "--loop",
+                   "--duration", "20")
+
+    def warned():
+        return [st for st in s.statuses_since(0.0) if st.level == bytes([1])
+                and "answered" in st.message]
+
+    assert s.spin_until(lambda: bool(warned()), 40), [
+        st.message for st in s.statuses_since(0.0)]
+    status = warned()[-1]
+    assert "too slow for the cameras" in status.message
+    values = _values(status)
+    assert int(values["answered_pairs"]) < int(values["offered_pairs"]) / 2, values
+    assert s.spin_until(lambda: any("latency_budget" in st.message
+                                    for st in s.statuses_since(0.0)), 30), [
+        st.message for st in s.statuses_since(0.0)]
+    _assert_clean_exit(s)
+
+
+def test_a_failed_initialisation_is_answered_and_names_the_active_target(
+        session, trained_checkpoint, truth):
+    s = session
+    s.start_node(fault="init-fails-width:77", **_node_params(trained_checkpoint,
+                                                             initial_box=truth[0].tolist(),
+                                                             target_id="first"))
+    s.wait_until_active()
+    s.start_camera("--frames", "90", "--rate", "10", "--loop", "--duration", "40")
+    assert s.spin_until(lambda: sum(m.state == TRACKING for _, m in s.tracked) >= 3, WAIT_S), (
+        s.describe())
+    request = SetTarget.Request(target_id="second")
+    request.x, request.y, request.width, request.height = 20.0, 20.0, 77.0, 40.0
+    response = s.call(SetTarget, "set_target", request)
+    assert not response.success, response.message
+    assert "injected initialisation failure" in response.message
+    assert "'first' stays active" in response.message
+    start = time.monotonic()
+    s.spin_for(1.5)
+    after = s.messages_since(start)
+    assert after and {m.target_id for m in after} == {"first"}
+    _assert_clean_exit(s)
+
+
+def test_without_cuda_fallback_fail_exits_at_once_naming_the_flag(session, trained_checkpoint):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    s = session
+    node = s.start_node(**{**_node_params(trained_checkpoint), "device": "cuda:0",
+                           "device_fallback": "fail"})
+    try:
+        code = node.proc.wait(timeout=NODE_READY_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the node sat unconfigured instead of exiting; {node.describe()}")
+    assert code == 1 and node.log_contains("device_fallback:=cpu"), node.describe()
+
+
+def test_qos_overrides_for_images_and_outputs(session, trained_checkpoint, truth):
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+
+    s = session
+    overrides = {
+        f"qos_overrides.{s.ns}/rgb/image.subscription.reliability": "reliable",
+        f"qos_overrides.{s.ns}/thermal/image.subscription.reliability": "reliable",
+        f"qos_overrides.{s.ns}/tracked_object.publisher.durability": "transient_local",
+    }
+    s.start_node(**_node_params(trained_checkpoint, initial_box=truth[0].tolist()), **overrides)
+    s.wait_until_active()
+    s.start_camera("--frames", "30", "--rate", "10", "--hold-first", "0.5", "--qos", "reliable")
+    assert s.spin_until(lambda: sum(m.state == TRACKING for _, m in s.tracked) >= 3, WAIT_S), (
+        s.describe())
+    for topic in ("rgb/image", "thermal/image"):
+        [info] = [i for i in s.node.get_subscriptions_info_by_topic(f"{s.ns}/{topic}")
+                  if i.node_name == "rgbt_tracker"]
+        assert info.qos_profile.reliability == ReliabilityPolicy.RELIABLE, topic
+    [info] = [i for i in s.node.get_publishers_info_by_topic(f"{s.ns}/tracked_object")
+              if i.node_name == "rgbt_tracker"]
+    assert info.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
     _assert_clean_exit(s)

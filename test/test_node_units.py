@@ -20,7 +20,7 @@ import torch
 
 from rgbt_tracking_ros.ros import diagnostics, messages
 from rgbt_tracking_ros.ros.device import DeviceError, resolve_device
-from rgbt_tracking_ros.ros.mailbox import LatestSlot
+from rgbt_tracking_ros.runtime.mailbox import LatestSlot
 from rgbt_tracking_ros.ros.pairing import (
     MessageFiltersPairing,
     OwnPairing,
@@ -35,14 +35,8 @@ from rgbt_tracking_ros.ros.parameters import (
     check_value,
     parse_parameters,
 )
-from rgbt_tracking_ros.ros.session import (
-    Frames,
-    Mode,
-    State,
-    TargetRequest,
-    TrackingSession,
-)
-from rgbt_tracking_ros.tracker import TrackState
+from rgbt_tracking_ros.runtime.core import TrackingRuntime
+from rgbt_tracking_ros.runtime.session import Frames, State
 
 pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")
 
@@ -237,113 +231,10 @@ def test_mailbox_close_wakes_a_waiting_worker():
 # ----------------------------------------------------------------------------- session
 
 
-class FakeTracker:
-    """Moves the box 1 px right per frame; confidence from a list (LOST below 0.25)."""
-
-    def __init__(self, confidences=(0.9,)):
-        self.confidences = list(confidences)
-        self.box = None
-        self.age = 0
-        self.frames_since_seen = 0
-        self.initialized_on = []
-        self.on_track = None
-
-    def initialize(self, rgb, thermal, box):
-        self.initialized_on.append(int(rgb[0, 0, 0]))
-        self.box, self.age, self.frames_since_seen = np.array(box, float), 0, 0
-
-    def track(self, rgb, thermal):
-        if self.on_track is not None:
-            self.on_track()
-        confidence = self.confidences.pop(0) if len(self.confidences) > 1 else self.confidences[0]
-        self.box = self.box + [1, 0, 0, 0]
-        self.age += 1
-        lost = confidence < 0.25
-        self.frames_since_seen = self.frames_since_seen + 1 if lost else 0
-        return self.box.copy(), confidence, TrackState.LOST if lost else TrackState.TRACKING
-
-
 def frames(value: int = 0, height: int = 48, width: int = 64) -> Frames:
     rgb = np.full((height, width, 3), value, np.uint8)
     header = SimpleNamespace(stamp=value, frame_id="rgb")
     return Frames(rgb, np.zeros((height, width), np.uint16), header, value, 2_000_000)
-
-
-def test_session_initialises_then_tracks_and_reports_lost():
-    tracker = FakeTracker([0.9, 0.1])
-    session = TrackingSession(tracker, "default")
-    assert session.step(frames(1)).outcomes[0].state is State.STOPPED  # waiting: STOPPED
-    session.request(TargetRequest((10.0, 10.0, 8.0, 8.0), "person", "test"))
-    new = session.step(frames(2)).outcomes
-    assert [o.state for o in new] == [State.NEW] and new[0].target_id == "person"
-    assert new[0].box.tolist() == [10, 10, 8, 8] and new[0].frames.header.stamp == 2
-    tracked = session.step(frames(3)).outcomes[0]
-    assert (tracked.state, tracked.age, tracked.box[0]) == (State.TRACKING, 1, 11.0)
-    assert session.accepts_detection() is False
-    lost = session.step(frames(4)).outcomes[0]
-    assert (lost.state, lost.frames_since_seen, lost.target_id) == (State.LOST, 1, "person")
-    assert session.accepts_detection() is True
-    assert session.status().mode is Mode.TRACKING
-
-
-def test_reset_keeps_publishing_stopped_and_stop_goes_quiet():
-    session = TrackingSession(FakeTracker(), "t")
-    session.request(TargetRequest((10.0, 10.0, 8.0, 8.0), "t", "test"))
-    session.step(frames(1))
-    session.reset()
-    assert [o.state for o in session.step(frames(2)).outcomes] == [State.STOPPED]
-    assert session.accepts_detection()
-    session.stop()
-    assert session.step(frames(3)).outcomes == []
-    assert not session.accepts_detection() and session.status().state is State.STOPPED
-
-
-def test_a_box_outside_the_frame_is_rejected_and_tracking_goes_on():
-    session = TrackingSession(FakeTracker(), "t")
-    session.request(TargetRequest((10.0, 10.0, 8.0, 8.0), "t", "test"))
-    session.step(frames(1))
-    session.request(TargetRequest((500.0, 10.0, 8.0, 8.0), "other", "click"))
-    result = session.step(frames(2))
-    assert result.rejected.startswith("click box rejected")
-    assert "does not overlap" in result.rejected
-    assert [o.state for o in result.outcomes] == [State.TRACKING]
-    assert result.outcomes[0].target_id == "t"
-
-
-def test_a_request_on_a_held_frame_initialises_there_and_tracks_the_current_one():
-    tracker = FakeTracker()
-    session = TrackingSession(tracker, "t")
-    session.request(TargetRequest((10.0, 10.0, 8.0, 8.0), "t", "set_target", frames(5)))
-    outcomes = session.step(frames(7)).outcomes
-    assert tracker.initialized_on == [5]
-    assert [(o.state, o.frames.rgb_stamp_ns) for o in outcomes] == [
-        (State.NEW, 5), (State.TRACKING, 7)]
-
-
-def test_a_result_computed_across_a_reset_is_discarded():
-    tracker = FakeTracker()
-    session = TrackingSession(tracker, "t")
-    session.request(TargetRequest((10.0, 10.0, 8.0, 8.0), "t", "test"))
-    session.step(frames(1))
-    tracker.on_track = session.stop  # stop arrives while the model runs
-    assert session.step(frames(2)).outcomes == []
-    assert session.status().mode is Mode.STOPPED
-
-
-def test_model_exceptions_reach_the_caller_and_the_session_keeps_its_target():
-    tracker = FakeTracker()
-    session = TrackingSession(tracker, "t")
-    session.request(TargetRequest((10.0, 10.0, 8.0, 8.0), "t", "test"))
-    session.step(frames(1))
-
-    def boom():
-        raise RuntimeError("CUDA error: an illegal memory access")
-
-    tracker.on_track = boom
-    with pytest.raises(RuntimeError):
-        session.step(frames(2))
-    tracker.on_track = None
-    assert session.step(frames(3)).outcomes[0].state is State.TRACKING
 
 
 # ----------------------------------------------------------------------------- messages
@@ -509,12 +400,20 @@ class FakeNode:
     def resolve_topic_name(self, topic):
         return "/" + topic
 
-    def create_subscription(self, msg_type, topic, callback, qos, callback_group=None):
+    def create_subscription(self, msg_type, topic, callback, qos, callback_group=None, **_):
         self.subscriptions[topic] = (msg_type, callback, qos)
         return topic
 
     def destroy_subscription(self, subscription):
         del self.subscriptions[subscription]
+
+
+def pairing_for(node, params):
+    """The pairing front end over a runtime; returns it, why, the runtime and its outputs."""
+    runtime = TrackingRuntime(object(), params)
+    delivered = []
+    pairing, why = create_pairing(node, params, runtime, delivered.append)
+    return pairing, why, runtime, delivered
 
 
 def image(array, encoding, stamp_ns):
@@ -530,9 +429,8 @@ def test_own_pairing_pairs_counts_malformed_and_logs_resets(ros):
     from rclpy.qos import ReliabilityPolicy
 
     params, _ = parse_parameters({"rgb_transport": "raw", "thermal_offset": -0.1})
-    pairs = []
     node = FakeNode()
-    pairing, why = create_pairing(node, params, pairs.append)
+    pairing, why, runtime, delivered = pairing_for(node, params)
     assert isinstance(pairing, OwnPairing) and "non-zero" in why
     pairing.start()
     assert set(node.subscriptions) == {"rgb/image", "thermal/image"}
@@ -544,9 +442,10 @@ def test_own_pairing_pairs_counts_malformed_and_logs_resets(ros):
     for i in range(4):  # thermal stamped 100 ms late: the offset corrects it
         rgb_cb(image(rgb, "rgb8", 10 * second + i * second // 10))
         thermal_cb(image(thermal, "mono16", 10 * second + (i + 1) * second // 10 + 1_000_000))
+    pairs = runtime.history.snapshot()
     assert len(pairs) >= 3
-    assert pairs[0].rgb.header.frame_id == "rgb8" and pairs[0].rgb.image.shape == (6, 8, 3)
-    assert pairs[0].thermal.image.dtype == np.uint16 and pairs[0].dt == pytest.approx(0.001)
+    assert pairs[0].header.frame_id == "rgb8" and pairs[0].rgb.shape == (6, 8, 3)
+    assert pairs[0].thermal.dtype == np.uint16 and pairs[0].pair_dt_ns == 1_000_000
     bad = image(rgb, "rgb8", 11 * second)
     bad.data = bad.data[:-1]
     rgb_cb(bad)
@@ -557,17 +456,19 @@ def test_own_pairing_pairs_counts_malformed_and_logs_resets(ros):
     assert pairing.stats().resets == 1
     warnings = [text for kind, text in node.logger.lines if kind == "warning"]
     assert any("malformed" in t for t in warnings)
-    assert any("pairing reset: rgb stamp jumped back" in t for t in warnings)
+    notes = [note for result in delivered for note in result.notes]
+    assert any("pairing reset: rgb stamp jumped back" in t for t in notes)
+    assert runtime.cameras.counters("rgb").unusable == 1
     pairing.stop()
     assert node.subscriptions == {}
 
 
 def test_pairing_choice_follows_the_parameters(ros, monkeypatch):
     params, _ = parse_parameters({"use_message_filters": False})
-    assert "use_message_filters is false" in create_pairing(FakeNode(), params, print)[1]
+    assert "use_message_filters is false" in pairing_for(FakeNode(), params)[1]
     params, _ = parse_parameters({})
     monkeypatch.setitem(sys.modules, "message_filters", None)  # import fails
-    pairing, why = create_pairing(FakeNode(), params, print)
+    pairing, why, _, _ = pairing_for(FakeNode(), params)
     assert isinstance(pairing, OwnPairing) and "message_filters is not installed" in why
 
 
@@ -609,9 +510,8 @@ def test_message_filters_front_end_with_a_stand_in_module(ros, monkeypatch):
     module.ApproximateTimeSynchronizer = ApproximateTimeSynchronizer
     monkeypatch.setitem(sys.modules, "message_filters", module)
     params, _ = parse_parameters({})
-    pairs = []
     node = FakeNode()
-    pairing, why = create_pairing(node, params, pairs.append)
+    pairing, why, runtime, _ = pairing_for(node, params)
     assert isinstance(pairing, MessageFiltersPairing) and "ApproximateTimeSynchronizer" in why
     pairing.start()
     rgb_cb, thermal_cb = (node.subscriptions[t][1] for t in ("rgb/image", "thermal/image"))
@@ -621,7 +521,8 @@ def test_message_filters_front_end_with_a_stand_in_module(ros, monkeypatch):
     bad.encoding = "nonsense"
     rgb_cb(image(np.zeros((6, 8, 3), np.uint8), "rgb8", 1_100_000_000))
     thermal_cb(bad)  # malformed: counted, never raised into the synchronizer
-    assert len(pairs) == 1 and pairs[0].dt == pytest.approx(0.002)
+    pairs = runtime.history.snapshot()
+    assert len(pairs) == 1 and pairs[0].pair_dt_ns == 2_000_000
     stats = pairing.stats()
     assert (stats.received_rgb, stats.received_thermal, stats.paired) == (2, 2, 1)
     assert stats.malformed_thermal == 1 and "unsupported image encoding" in stats.last_malformed

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from rgbt_tracking_ros.cli import main
+from rgbt_tracking_ros.models.protocol import Geometry
 from rgbt_tracking_ros.train import packages as pk
 from rgbt_tracking_ros.train import real
 from rgbt_tracking_ros.train.pairs import draw_pair, usable_frames
@@ -290,7 +291,7 @@ def test_built_sequences_feed_the_trainer(data_dir, tmp_path):
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["real_0", "real_1", "real_1000"]
     sources = sources_from_spec(f"real:{out}")
     assert len(sources) == 3
-    pair = draw_pair(sources, np.random.default_rng(0), max_gap=10)
+    pair = draw_pair(sources, np.random.default_rng(0), geometry=Geometry(template_size=128, search_size=256), max_gap=10)
     assert pair.search_rgb.shape == (256, 256, 3) and pair.templates_x.shape[-1] == 3
     plain = tmp_path / "plain"
     shutil.copytree(out / "real_0", plain / "real_0")

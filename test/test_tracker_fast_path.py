@@ -69,7 +69,7 @@ def test_cuda_graph_and_compile_on_cpu_fall_back_to_eager_and_plain_uploads(
     with caplog.at_level(logging.WARNING):
         tracker = RGBTTracker(model, TrackerConfig(cuda_graph=True, compile=True))
     assert tracker.execution == "eager" and "no compile or cuda_graph without a CUDA device" in caplog.text
-    assert tracker._forward is model and not tracker._upload.pinned
+    assert tracker._track_search == model.track_search and not tracker._upload.pinned
     sequence = make_sequence(1, frames=3)
     tracker.initialize(*_frames(sequence, 0), sequence.boxes[0])
     box, confidence, _ = tracker.track(*_frames(sequence, 1))

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from rgbt_tracking_ros.models.protocol import Geometry
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig, TrackState
 
 HEIGHT, WIDTH = 240, 320
@@ -44,11 +45,17 @@ class FakeModel(nn.Module):
     ):
         super().__init__()
         self.num_templates = num_templates
-        self.template_size, self.search_size, self.feat_size = 128, 256, 16
+        self.geometry = Geometry(template_size=128, search_size=256, num_templates=num_templates)
         self.anchor = nn.Parameter(torch.zeros(()))
         self.cell, self.offset, self.size, self.peaks, self.decoy = cell, offset, size, peaks, decoy
         self.calls: list[dict] = []
         self.fail = False
+
+    def encode_templates(self, template_rgb, template_x):
+        return torch.stack([template_rgb, template_x])
+
+    def track_search(self, templates, search_rgb, search_x):
+        return self(templates[0], templates[1], search_rgb, search_x)
 
     def forward(self, template_rgb, template_x, search_rgb, search_x):
         if self.fail:
@@ -286,7 +293,7 @@ def test_bad_inputs_raise_and_leave_state_unchanged():
 
 def test_wrong_model_output_shape_is_reported():
     model = FakeModel()
-    model.feat_size = 8  # the maps stay 16 x 16
+    model.geometry = Geometry(template_size=128, search_size=256, stride=32)  # 8 x 8; the maps stay 16 x 16
     tracker = RGBTTracker(model)
     tracker.initialize(*_frames(), (140, 100, 40, 40))
     with pytest.raises(RuntimeError, match="score_map"):
@@ -340,5 +347,5 @@ def test_bad_config_raises(config, message):
 
 
 def test_model_without_the_interface_attributes_is_rejected():
-    with pytest.raises(ValueError, match="feat_size"):
+    with pytest.raises(ValueError, match="model protocol.*geometry"):
         RGBTTracker(nn.Linear(2, 2))

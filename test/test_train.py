@@ -22,6 +22,7 @@ from rgbt_tracking_ros.cli import main
 from rgbt_tracking_ros.models import build_model
 from rgbt_tracking_ros.models.checkpoints import read_checkpoint
 from rgbt_tracking_ros.models.loading import load_model
+from rgbt_tracking_ros.models.protocol import Geometry
 from rgbt_tracking_ros.models.registry import load_model_config
 from rgbt_tracking_ros.train.augment import Augment, Pair, augment_pair
 from rgbt_tracking_ros.train.dataset import PairDataset
@@ -51,13 +52,14 @@ class InMemorySource:
         return rgb, align_thermal(thermal_to_rgb8(self.sequence.thermal[index]), rgb.shape)
 
 
-def make_batch(sources: list[FrameSource], rng: np.random.Generator, batch_size: int, num_templates: int):
+def make_batch(sources: list[FrameSource], rng: np.random.Generator, batch_size: int, geometry: Geometry):
     """A batch drawn in the test process, without augmentation."""
-    pairs = [draw_pair(sources, rng, num_templates=num_templates) for _ in range(batch_size)]
-    return to_model_inputs(stack_pairs(pairs), num_templates)
+    pairs = [draw_pair(sources, rng, geometry=geometry) for _ in range(batch_size)]
+    return to_model_inputs(stack_pairs(pairs), geometry.num_templates)
 
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = 256
+TWO_TEMPLATES = Geometry(template_size=128, search_size=SEARCH, num_templates=2)
 # Frames of the tiny LasHeR folder whose ground truth says "target absent".
 ABSENT = (3, 7)
 
@@ -136,8 +138,8 @@ def test_lasher_pair_crops_follow_the_target_and_flip_with_it(lasher_root):
     plain, mirrored = Augment(grayscale=0, flip=0, brightness=0), Augment(grayscale=0, flip=1, brightness=0)
     offsets = []
     for seed in range(6):
-        pair = sample_pair(source, np.random.default_rng(seed), 2, max_gap=4, augment=plain)
-        flipped = sample_pair(source, np.random.default_rng(seed), 2, max_gap=4, augment=mirrored)
+        pair = sample_pair(source, np.random.default_rng(seed), TWO_TEMPLATES, max_gap=4, augment=plain)
+        flipped = sample_pair(source, np.random.default_rng(seed), TWO_TEMPLATES, max_gap=4, augment=mirrored)
         assert pair.templates_rgb.shape == (2, 128, 128, 3) and pair.search_x.shape == (SEARCH, SEARCH, 3)
         np.testing.assert_array_equal(flipped.search_rgb, pair.search_rgb[:, ::-1])
         np.testing.assert_array_equal(flipped.templates_x, pair.templates_x[:, :, ::-1])
@@ -180,7 +182,7 @@ def test_dataset_is_deterministic_with_one_stream_per_process():
     sources = [InMemorySource(make_sequence(seed, frames=8, height=120, width=160)) for seed in range(2)]
 
     def dataset(rank: int, world_size: int) -> PairDataset:
-        return PairDataset(sources, 4, 1, 4, Jitter(), Augment(), seed=7, rank=rank, world_size=world_size)
+        return PairDataset(sources, 4, Geometry(128, 256), 4, Jitter(), Augment(), seed=7, rank=rank, world_size=world_size)
 
     single, rank0, rank1 = dataset(0, 1), dataset(0, 2), dataset(1, 2)
     for index in range(2):
@@ -211,7 +213,7 @@ def test_ainet_backbone_learns_at_its_own_rate():
     set_learning_rates(optimizer, recipe.lr_factor(step=0, epoch=0))
     before = {name: p.detach().clone() for name, p in named.items()}
     sources = [InMemorySource(make_sequence(0, frames=8, height=120, width=160))]
-    batch = make_batch(sources, np.random.default_rng(0), 2, model.num_templates)
+    batch = make_batch(sources, np.random.default_rng(0), 2, model.geometry)
     model.train()
     train_step(model, optimizer, batch, list(named.values()), recipe.grad_clip, Precision())
     # Adam's first update moves each parameter with a gradient by about its learning rate.
@@ -228,7 +230,7 @@ def test_loss_falls_when_overfitting_one_batch():
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     sources = [InMemorySource(make_sequence(seed, frames=8, height=120, width=160)) for seed in range(2)]
-    batch = make_batch(sources, np.random.default_rng(0), 2, model.num_templates)
+    batch = make_batch(sources, np.random.default_rng(0), 2, model.geometry)
     optimizer = make_optimizer(model, Recipe(lr=1e-3, weight_decay=0))
     model.train()
     losses = [
@@ -355,3 +357,47 @@ def test_torchrun_two_cpu_processes_end_with_identical_weights(tmp_path):
     assert set(digests) == {"0", "1"}, output[-3000:]
     assert digests["0"] == digests["1"] == weights_digest(load_model(checkpoint=tmp_path / "model.pt"))
     assert "2 process(es)" in output and len((tmp_path / "train_log.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("name", ["ainet_384", "ainet_256", "dmtrack_rgbd"])
+def test_pairs_are_cropped_at_the_model_geometry(name):
+    """Sizes, factors and template count come from the model's config (no model is built)."""
+    geometry = Geometry.from_config(load_model_config(name))
+    source = InMemorySource(make_sequence(4, frames=6, height=120, width=160))
+    pair = sample_pair(source, np.random.default_rng(0), geometry, max_gap=4, jitter=Jitter(0.0, 0.0))
+    side_z, side_x = geometry.template_size, geometry.search_size
+    assert pair.templates_rgb.shape == pair.templates_x.shape == (geometry.num_templates, side_z, side_z, 3)
+    assert pair.search_rgb.shape == pair.search_x.shape == (side_x, side_x, 3)
+    # Unjittered, the target sits at the crop centre with the size the search factor gives it.
+    _, search = choose_frames(source.boxes, np.random.default_rng(0), geometry.num_templates, 4)
+    assert pair.box[:2] == pytest.approx([(side_x - 1) / 2 / side_x] * 2)
+    assert pair.box[2] * side_x == pytest.approx(_crop_width(source.boxes[search], geometry))
+
+
+def _crop_width(box: np.ndarray, geometry: Geometry) -> float:
+    """The target's width in search-crop pixels: crop side ceil(sqrt(w h) * factor) -> search_size."""
+    side = np.ceil(np.sqrt(box[2] * box[3]) * geometry.search_factor)
+    return box[2] * geometry.search_size / side
+
+
+def test_search_factor_of_the_geometry_sets_the_crop_scale():
+    source = InMemorySource(make_sequence(4, frames=6, height=120, width=160))
+    widths = []
+    for factor in (4.0, 5.0):
+        geometry = Geometry(template_size=128, search_size=256, search_factor=factor)
+        pair = sample_pair(source, np.random.default_rng(0), geometry, max_gap=4, jitter=Jitter(0.0, 0.0))
+        widths.append(pair.box[2])
+    assert widths[0] / widths[1] == pytest.approx(5.0 / 4.0, rel=0.05)
+
+
+def test_a_384_model_trains_on_384_crops(tmp_path):
+    """One step of a tiny AINet at the 384 geometry on pairs the sampler cropped for it."""
+    torch.manual_seed(0)
+    model = build_model("ainet_tiny", template_size=192, search_size=384, fusion_cut=64)
+    sources = [InMemorySource(make_sequence(seed, frames=6, height=120, width=160)) for seed in range(2)]
+    inputs = make_batch(sources, np.random.default_rng(0), 2, model.geometry)
+    assert inputs[0].shape == (2, 3, 192, 192) and inputs[2].shape == (2, 3, 384, 384)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    parts = train_step(model.train(), optimizer, inputs, [p for p in model.parameters() if p.requires_grad], 1.0,
+                       Precision("off", "cpu"))
+    assert np.isfinite(parts["loss"])

@@ -1,5 +1,9 @@
 """Message types and builders for the bags, on rosbags' typestore (no ROS install needed).
 
+Images are `sensor_msgs/msg/CompressedImage` as robots record them (image_transport's
+`compressed` transport on `<topic>/compressed`: JPEG for colour, PNG for thermal, 16-bit PNG for
+16-bit thermal), or raw `sensor_msgs/msg/Image` on request.
+
 Ground truth travels as `geometry_msgs/msg/PolygonStamped`, a standard type with a header
 (`vision_msgs` is not available everywhere): two points, top-left (x, y) and bottom-right
 (x + w, y + h), in RGB pixels, stamped with the RGB image's stamp. Points are float32, exact
@@ -14,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from ..ros.conversions import encoding_info
+from ..ros.conversions import compressed_to_numpy, encoding_info, image_to_numpy
 from ..sync import stamp_ns
 
 IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 GROUND_TRUTH = "geometry_msgs/msg/PolygonStamped"
 TRACKED_OBJECT = "rgbt_tracking_ros/msg/TrackedObject"
 _NS_PER_S = 1_000_000_000
@@ -92,6 +98,48 @@ def image_message(image: np.ndarray, stamp: int, frame_id: str) -> Any:
     )
 
 
+def compressed_image_message(data: bytes, fmt: str, stamp: int, frame_id: str) -> Any:
+    """A rosbags sensor_msgs/CompressedImage of already encoded bytes; `fmt` as image_transport
+    writes it (`rgb8; jpeg compressed bgr8`, `mono16; png compressed mono16`)."""
+    return typestore().types[COMPRESSED_IMAGE](
+        header=header(stamp, frame_id), format=fmt, data=np.frombuffer(data, dtype=np.uint8).copy()
+    )
+
+
+def compressed_format(image: np.ndarray, codec: str) -> str:
+    """image_transport's format string of an array encoded with `codec` ('jpeg' or 'png')."""
+    encoding = image_encoding(image)
+    wire = "bgr8" if encoding == "rgb8" else encoding
+    return f"{encoding}; {codec} compressed {wire}"
+
+
+def encode_image(image: np.ndarray, codec: str, jpeg_quality: int = 95) -> bytes:
+    """JPEG or PNG bytes of an RGB (H, W, 3) uint8 or single-channel uint8/uint16 frame."""
+    import cv2
+
+    image_encoding(image)  # refuses what no image message could carry
+    if codec == "jpeg" and image.dtype != np.uint8:
+        raise ValueError(f"JPEG holds 8-bit frames, got {image.dtype}: use PNG")
+    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if codec == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, data = cv2.imencode(".jpg" if codec == "jpeg" else ".png", pixels, params)
+    if not ok:
+        raise ValueError(f"could not encode a {image.dtype} {image.shape} frame as {codec}")
+    return data.tobytes()
+
+
+def decode_image(msg: Any, camera: str = "thermal") -> np.ndarray:
+    """Pixels of an Image or CompressedImage message. For the RGB camera a grey frame becomes
+    3 channels, as reading the frame file in colour gives (what `rgbt-track run` feeds)."""
+    if hasattr(msg, "format") and not hasattr(msg, "encoding"):
+        image = compressed_to_numpy(msg)
+    else:
+        image = image_to_numpy(msg)
+    if camera == "rgb" and image.ndim == 2 and image.dtype == np.uint8:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return image
+
+
 def ground_truth_message(box: np.ndarray, stamp: int, frame_id: str) -> Any:
     """The (x, y, w, h) box as a PolygonStamped: top-left and bottom-right corners."""
     types = typestore().types
@@ -102,11 +150,16 @@ def ground_truth_message(box: np.ndarray, stamp: int, frame_id: str) -> Any:
 
 
 def box_from_ground_truth(msg: Any) -> np.ndarray:
-    """(x, y, w, h) of a ground-truth PolygonStamped written by `ground_truth_message`."""
+    """(x, y, w, h) of a ground-truth PolygonStamped: two points (top-left, bottom-right) as
+    `ground_truth_message` writes them, or the corners of an axis-aligned box."""
     points = msg.polygon.points
-    if len(points) != 2:
+    if len(points) < 2:
         raise ValueError(f"a ground-truth polygon has 2 points (top-left, bottom-right), got {len(points)}")
-    (x1, y1), (x2, y2) = ((np.float32(p.x), np.float32(p.y)) for p in points)
+    if len(points) == 2:
+        (x1, y1), (x2, y2) = ((np.float32(p.x), np.float32(p.y)) for p in points)
+    else:  # a box drawn as its corners (another recorder's convention): its axis-aligned bounds
+        xs, ys = np.float32([p.x for p in points]), np.float32([p.y for p in points])
+        x1, y1, x2, y2 = xs.min(), ys.min(), xs.max(), ys.max()
     return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)
 
 

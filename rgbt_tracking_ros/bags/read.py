@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..sync import Pair, PairingConfig, StampPairer
-from .messages import GROUND_TRUTH, box_from_ground_truth, header_stamp, typestore
+from .messages import GROUND_TRUTH, IMAGE_TYPES, box_from_ground_truth, header_stamp, typestore
 
 _FLUSH_GAP_NS = 10 * 1_000_000_000
 
@@ -39,6 +39,24 @@ def connections(reader: Any, topic: str, msgtype: str | None = None) -> list[Any
     return found
 
 
+def image_topic(reader: Any, topic: str) -> str:
+    """The bag topic of a camera: `topic` itself (Image or CompressedImage), else image_transport's
+    `<topic>/compressed`, so `--rgb-topic /camera/color/image_raw` finds either recording."""
+    types = {c.topic: c.msgtype for c in reader.connections}
+    for candidate in (topic, topic.rstrip("/") + "/compressed"):
+        if types.get(candidate) in IMAGE_TYPES:
+            return candidate
+    if topic in types:
+        raise ValueError(f"topic {topic} carries {types[topic]}, expected one of {', '.join(IMAGE_TYPES)}")
+    images = ", ".join(sorted(t for t, m in types.items() if m in IMAGE_TYPES)) or "none"
+    raise ValueError(f"no image topic {topic} or {topic.rstrip('/')}/compressed in the bag (image topics: {images})")
+
+
+def has_topic(path: str | os.PathLike, topic: str) -> bool:
+    with open_bag(path) as reader:
+        return any(c.topic == topic for c in reader.connections)
+
+
 def messages(reader: Any, conns: list[Any]) -> Iterator[tuple[str, int, Any]]:
     """(topic, receive time ns, deserialised message) in the bag's receive order."""
     store = typestore()
@@ -47,7 +65,8 @@ def messages(reader: Any, conns: list[Any]) -> Iterator[tuple[str, int, Any]]:
 
 
 def read_ground_truth(path: str | os.PathLike, topic: str = "/ground_truth") -> dict[int, np.ndarray]:
-    """{RGB stamp ns: (x, y, w, h)} from a bag written by `from-sequence`."""
+    """{RGB stamp ns: (x, y, w, h)} from a PolygonStamped topic (`from-sequence` writes two points,
+    top-left and bottom-right; a polygon of more points counts by its axis-aligned bounds)."""
     with open_bag(path) as reader:
         conns = connections(reader, topic, GROUND_TRUTH)
         return {header_stamp(msg): box_from_ground_truth(msg) for _, _, msg in messages(reader, conns)}
@@ -55,6 +74,9 @@ def read_ground_truth(path: str | os.PathLike, topic: str = "/ground_truth") -> 
 
 class ImagePairs:
     """Pairs of deserialised image messages, formed as the node forms them, in receive order.
+
+    The topics are the cameras' base topics: raw `sensor_msgs/Image` there, or
+    `sensor_msgs/CompressedImage` there or on `<topic>/compressed` (see `image_topic`).
 
     Each camera's messages go to a `StampPairer` as they would arrive at the node. At the end
     of the bag the frames still waiting are settled as if both cameras had sent one more frame
@@ -76,11 +98,12 @@ class ImagePairs:
     def _pairs(self) -> Iterator[Pair]:
         newest = 0
         with open_bag(self.path) as reader:
-            conns = connections(reader, self.rgb_topic) + connections(reader, self.thermal_topic)
+            rgb_topic, thermal_topic = image_topic(reader, self.rgb_topic), image_topic(reader, self.thermal_topic)
+            conns = connections(reader, rgb_topic) + connections(reader, thermal_topic)
             for topic, _, msg in messages(reader, conns):
                 stamp = header_stamp(msg)
                 newest = max(newest, stamp)
-                camera = "rgb" if topic == self.rgb_topic else "thermal"
+                camera = "rgb" if topic == rgb_topic else "thermal"
                 self.received[camera] += 1
                 yield from self.pairer.add_rgb(stamp, msg) if camera == "rgb" else self.pairer.add_thermal(stamp, msg)
         config = self.pairer.config

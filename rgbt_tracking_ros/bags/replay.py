@@ -2,6 +2,10 @@
 the running node on a recording. Needs rclpy and the bag's message packages; nothing else here
 imports ROS, so the rest of the bag tools work without it.
 
+Compressed bags (`from-sequence`'s default) go out as recorded: sensor_msgs/CompressedImage on
+`<topic>/compressed`, which a node subscribes to with its `compressed` transport (the
+rgbt_tracking_ros node: `rgb_transport:=compressed`, `thermal_transport:=compressed`).
+
 Messages go out at their bag (receive) times, scaled by `rate`; raw CDR from rosbags becomes an
 rclpy message with `rclpy.serialization.deserialize_message`. With `clock`, /clock carries each
 message's bag time just before it is published (for nodes with use_sim_time). Publishers are
@@ -74,6 +78,10 @@ def replay_bag(
     sent = 0
     try:
         with open_bag(path) as reader:
+            present = {c.topic for c in reader.connections}
+            if topics is not None:  # a camera's base topic selects its <topic>/compressed too
+                topics = [t if t in present or f"{t.rstrip('/')}/compressed" not in present
+                          else f"{t.rstrip('/')}/compressed" for t in topics]
             conns = [c for c in reader.connections if topics is None or c.topic in topics]
             missing = sorted(set(topics or ()) - {c.topic for c in conns})
             if missing:

@@ -5,6 +5,12 @@ an optional constant offset and uniform random jitter (seeded, so bags are repro
 lower thermal rate keeps only the frame at or after each thermal tick. The bag (receive) time
 of every message is its header stamp plus a small transport delay, so messages are stored in
 the order a node would receive them.
+
+Images: `sensor_msgs/CompressedImage` on `<topic>/compressed` by default, as robots record them
+through image_transport. A frame file that is already JPEG or PNG is stored as it is (no second
+lossy encoding: the decoded pixels are exactly what `rgbt-track run` reads, which is checked
+frame by frame); other frames are encoded, RGB as JPEG and thermal as PNG (16-bit PNG for
+16-bit thermal). `compressed=False` writes raw `sensor_msgs/Image` on `<topic>`.
 """
 from __future__ import annotations
 
@@ -14,11 +20,23 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..eval.datasets import Sequence
-from .messages import GROUND_TRUTH, IMAGE, ground_truth_message, image_message, typestore
+from .messages import (
+    COMPRESSED_IMAGE,
+    GROUND_TRUTH,
+    IMAGE,
+    compressed_format,
+    compressed_image_message,
+    decode_image,
+    encode_image,
+    ground_truth_message,
+    image_message,
+    typestore,
+)
 
 START_NS = 1_700_000_000 * 1_000_000_000  # a fixed epoch keeps bags reproducible
 _NS_PER_S = 1_000_000_000
@@ -39,8 +57,11 @@ class BagOptions:
     rgb_topic: str = "/rgb/image"
     thermal_topic: str = "/thermal/image"
     ground_truth_topic: str = "/ground_truth"
+    infrared_ground_truth_topic: str = "/ground_truth/infrared"  # written where it differs from the visible one
     rgb_frame_id: str = "rgb_camera"
     thermal_frame_id: str = "thermal_camera"
+    compressed: bool = True  # CompressedImage on <topic>/compressed; False: raw Image on <topic>
+    jpeg_quality: int = 95  # for RGB frames that are not JPEG files already
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.rate) and self.rate > 0):
@@ -51,6 +72,8 @@ class BagOptions:
             raise ValueError(f"jitter must be in [0, half a frame period = {0.5 / self.rate:g} s), got {self.jitter}")
         if self.delay < 0:
             raise ValueError(f"delay must be >= 0, got {self.delay}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"JPEG quality must be in [1, 100], got {self.jpeg_quality}")
         if self.storage not in ("mcap", "sqlite3"):
             raise ValueError(f"storage must be mcap or sqlite3, got {self.storage!r}")
 
@@ -62,6 +85,45 @@ class BagSummary:
     thermal_frames: int
     single_modality: bool
     duration: float
+    compressed: bool = False
+    passed_through: int = 0  # compressed frames stored as their JPEG/PNG files are
+    infrared_truth: bool = False
+
+
+def image_topics(options: BagOptions) -> tuple[str, str]:
+    """The RGB and thermal topics written: `<topic>/compressed` for compressed images."""
+    suffix = "/compressed" if options.compressed else ""
+    return options.rgb_topic.rstrip("/") + suffix, options.thermal_topic.rstrip("/") + suffix
+
+
+_PASSTHROUGH = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
+
+
+class _Frames:
+    """One camera's messages: raw, or compressed (the frame file's bytes where they decode to
+    exactly the pixels `run` reads, else encoded)."""
+
+    def __init__(self, camera: str, options: BagOptions, frame_id: str) -> None:
+        self.camera, self.options, self.frame_id = camera, options, frame_id
+        self.passed_through = 0
+
+    def message(self, image: np.ndarray, path: Path | None, stamp: int) -> Any:
+        if not self.options.compressed:
+            return image_message(image, stamp, self.frame_id)
+        codec = _PASSTHROUGH.get(path.suffix.lower()) if path is not None else None
+        if codec is not None and path.is_file():
+            msg = compressed_image_message(path.read_bytes(), compressed_format(image, codec), stamp, self.frame_id)
+            decoded = decode_image(msg, self.camera)
+            if decoded.shape == image.shape and decoded.dtype == image.dtype and np.array_equal(decoded, image):
+                self.passed_through += 1
+                return msg
+        codec = "jpeg" if self.camera == "rgb" and image.dtype == np.uint8 else "png"
+        data = encode_image(image, codec, self.options.jpeg_quality)
+        return compressed_image_message(data, compressed_format(image, codec), stamp, self.frame_id)
+
+
+def _frame_path(paths: list[Path], index: int) -> Path | None:
+    return paths[index] if index < len(paths) else None
 
 
 def frame_stamps(count: int, options: BagOptions) -> tuple[list[int], list[int | None]]:
@@ -101,35 +163,52 @@ def write_sequence_bag(
             raise FileExistsError(f"{out} exists (rosbag2 writes a new folder)")
         shutil.rmtree(out)
     truth = sequence.truth["visible"]
+    infrared = sequence.truth.get("infrared", truth)
+    write_infrared = infrared is not truth and not np.array_equal(infrared, truth, equal_nan=True)
     count = min(len(sequence), len(truth) * sequence.truth_step)
     if count == 0:
         raise ValueError(f"sequence {sequence.name} has no frames")
     rgb_stamps, thermal_stamps = frame_stamps(count, options)
     store = typestore()
     delay = round(options.delay * _NS_PER_S)
+    image_type = COMPRESSED_IMAGE if options.compressed else IMAGE
+    rgb_topic, thermal_topic = image_topics(options)
+    rgb_frames = _Frames("rgb", options, options.rgb_frame_id)
+    thermal_frames = _Frames("thermal", options, options.thermal_frame_id)
     with _writer(out, options.storage) as writer:
-        rgb_conn = writer.add_connection(options.rgb_topic, IMAGE, typestore=store)
-        thermal_conn = writer.add_connection(options.thermal_topic, IMAGE, typestore=store)
+        rgb_conn = writer.add_connection(rgb_topic, image_type, typestore=store)
+        thermal_conn = writer.add_connection(thermal_topic, image_type, typestore=store)
         truth_conn = writer.add_connection(options.ground_truth_topic, GROUND_TRUTH, typestore=store)
-        for key, value in _custom_data(sequence, options).items():
+        infrared_conn = None
+        if write_infrared:
+            infrared_conn = writer.add_connection(options.infrared_ground_truth_topic, GROUND_TRUTH, typestore=store)
+        for key, value in _custom_data(sequence, options, write_infrared).items():
             writer.set_custom_data(key, value)
         for i in range(count):
             rgb = sequence.rgb(i)
-            messages = [(rgb_conn, rgb_stamps[i], image_message(rgb, rgb_stamps[i], options.rgb_frame_id))]
+            rgb_msg = rgb_frames.message(rgb, _frame_path(sequence.rgb_frames, i), rgb_stamps[i])
+            messages = [(rgb_conn, rgb_stamps[i], rgb_msg)]
             if i % sequence.truth_step == 0:
-                box = truth[i // sequence.truth_step]
-                truth_msg = ground_truth_message(box, rgb_stamps[i], options.rgb_frame_id)
+                row = i // sequence.truth_step
+                truth_msg = ground_truth_message(truth[row], rgb_stamps[i], options.rgb_frame_id)
                 messages.append((truth_conn, rgb_stamps[i], truth_msg))
+                if infrared_conn is not None:  # stamped with the RGB frame too: both annotate that pair
+                    infrared_msg = ground_truth_message(infrared[row], rgb_stamps[i], options.thermal_frame_id)
+                    messages.append((infrared_conn, rgb_stamps[i], infrared_msg))
             if thermal_stamps[i] is not None:
-                thermal = rgb if sequence.single_modality else sequence.thermal(i)
                 stamp = thermal_stamps[i]
-                messages.append((thermal_conn, stamp, image_message(thermal, stamp, options.thermal_frame_id)))
+                if sequence.single_modality:
+                    thermal, path = rgb, _frame_path(sequence.rgb_frames, i)
+                else:
+                    thermal, path = sequence.thermal(i), _frame_path(sequence.thermal_frames, i)
+                messages.append((thermal_conn, stamp, thermal_frames.message(thermal, path, stamp)))
             for conn, stamp, msg in sorted(messages, key=lambda m: m[1]):
                 writer.write(conn, stamp + delay, store.serialize_cdr(msg, msg.__msgtype__))
             if on_frame is not None:
                 on_frame()
     kept = [s for s in thermal_stamps if s is not None]
-    return BagSummary(out, count, len(kept), sequence.single_modality, (rgb_stamps[-1] - rgb_stamps[0]) / _NS_PER_S)
+    return BagSummary(out, count, len(kept), sequence.single_modality, (rgb_stamps[-1] - rgb_stamps[0]) / _NS_PER_S,
+                      options.compressed, rgb_frames.passed_through + thermal_frames.passed_through, write_infrared)
 
 
 def write_recording(
@@ -148,13 +227,16 @@ def write_recording(
     return out
 
 
-def _custom_data(sequence: Sequence, options: BagOptions) -> dict[str, str]:
-    """Provenance in metadata.yaml; readers only rely on the topic names."""
+def _custom_data(sequence: Sequence, options: BagOptions, infrared_truth: bool) -> dict[str, str]:
+    """Provenance in metadata.yaml; `bag evaluate` takes the sequence name and the protocol
+    from it (scoring as `evaluate --dataset` does), readers otherwise rely on topic names."""
+    rgb_topic, thermal_topic = image_topics(options)
     data = {
         "rgbt_tracking_ros.sequence": sequence.name,
         "rgbt_tracking_ros.protocol": sequence.protocol.name,
-        "rgbt_tracking_ros.rgb_topic": options.rgb_topic,
-        "rgbt_tracking_ros.thermal_topic": options.thermal_topic,
+        "rgbt_tracking_ros.rgb_topic": rgb_topic,
+        "rgbt_tracking_ros.thermal_topic": thermal_topic,
+        "rgbt_tracking_ros.images": "compressed" if options.compressed else "raw",
         "rgbt_tracking_ros.ground_truth_topic": options.ground_truth_topic,
         "rgbt_tracking_ros.ground_truth_format": "PolygonStamped: top-left, bottom-right; RGB stamp",
         "rgbt_tracking_ros.rate": f"{options.rate:g}",
@@ -164,6 +246,8 @@ def _custom_data(sequence: Sequence, options: BagOptions) -> dict[str, str]:
         "rgbt_tracking_ros.seed": str(options.seed),
         "rgbt_tracking_ros.single_modality": str(sequence.single_modality).lower(),
     }
+    if infrared_truth:
+        data["rgbt_tracking_ros.infrared_ground_truth_topic"] = options.infrared_ground_truth_topic
     if sequence.single_modality:
         data["rgbt_tracking_ros.description"] = SINGLE_MODALITY_NOTE
     return data

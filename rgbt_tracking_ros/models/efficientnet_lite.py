@@ -24,6 +24,9 @@ STEM_CHANNELS = 32
 STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112))
 OUT_CHANNELS = STAGES[-1][-1]
 STRIDE = 16
+# The last block at stride 8 (end of the third stage) and its channels.
+STRIDE8_BLOCK = sum(stage[0] for stage in STAGES[:3]) - 1
+STRIDE8_CHANNELS = STAGES[2][-1]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -94,12 +97,19 @@ class EfficientNetLite0Features(nn.Module):
         # Channels-last makes the CPU's depthwise and 1x1 convolutions about ten times faster.
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, with_stride8: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) -> (B, 112, H/16, W/16); with_stride8: also the stride-8 features
+        (B, 40, H/8, W/8) of the same pass, as (stride8, stride16)."""
         x = (x * self.input_scale + self.input_shift).contiguous(memory_format=torch.channels_last)
         x = F.relu6(self._bn0(self._conv_stem(self.stem_pad(x))), inplace=True)
-        for block in self._blocks:
+        stride8 = x
+        for index, block in enumerate(self._blocks):
             x = block(x)
-        return x
+            if index == STRIDE8_BLOCK:
+                stride8 = x
+        return (stride8, x) if with_stride8 else x
 
     def fold_batch_norms(self) -> None:
         """Merge every (frozen) batch norm into the convolution before it: the same outputs

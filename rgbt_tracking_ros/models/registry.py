@@ -1,20 +1,37 @@
-"""One registry for every model: a YAML config per name in `config/models/`."""
+"""One registry for every model: a YAML config per name in `config/models/`.
+
+Reading configs needs no torch: the architecture classes are imported when a model is built,
+so listing models (`rgbt-track info`) stays fast.
+"""
 from __future__ import annotations
 
 import copy
+import importlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from torch import nn
 
 from ..launch_support import share_dirs
-from .ainet import AINet
-from .compact import CompactRGBT
-from .dmtrack import DMTrack
+from .protocol import Geometry, model_geometry
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"ainet": AINet, "compact": CompactRGBT, "dmtrack": DMTrack}
+if TYPE_CHECKING:
+    from torch import nn
+
+# Architecture name (a config's `architecture`) -> "module:class" under rgbt_tracking_ros.models.
+ARCHITECTURES: dict[str, str] = {
+    "ainet": "ainet:AINet",
+    "compact": "compact:CompactRGBT",
+    "dmtrack": "dmtrack:DMTrack",
+}
 CONFIG_PATH_ENV = "RGBT_MODEL_CONFIG_PATH"
+
+
+def architecture_class(architecture: str) -> type[nn.Module]:
+    """The model class of an architecture name (imports torch)."""
+    module_name, class_name = ARCHITECTURES[architecture].split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module_name}"), class_name)
 
 
 def config_dirs() -> list[Path]:
@@ -57,16 +74,28 @@ def load_model_config(name_or_path: str | os.PathLike) -> dict:
     return config
 
 
+def config_geometry(config: dict) -> Geometry:
+    """The crop geometry a config describes, without building the model (no torch)."""
+    try:
+        return Geometry.from_config(config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"model config '{config.get('name', '?')}': {error}") from error
+
+
 def build_from_config(config: dict) -> nn.Module:
     options = copy.deepcopy(config)
     architecture = options.pop("architecture")
     name = options.pop("name", architecture)
     options.pop("training", None)  # the training recipe is read by the trainer, not the model
     options.pop("weights", None)  # shipped weights are loaded by loading.load_model
+    options.pop("tracker", None)  # tracker settings for this model, read by the tracker
     try:
-        model = ARCHITECTURES[architecture](**options)
+        model = architecture_class(architecture)(**options)
     except TypeError as error:
         raise ValueError(f"model config '{name}': {error}") from error
+    geometry = model_geometry(model)
+    if geometry != config_geometry(config):
+        raise ValueError(f"model config '{name}': the model's geometry {geometry} differs from the config's")
     model.config = copy.deepcopy(config)
     return model
 

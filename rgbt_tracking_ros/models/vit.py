@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .protocol import DEFAULT_SEARCH_FACTOR, DEFAULT_TEMPLATE_FACTOR, Geometry
+
 VIT_LAYER_NORM_EPS = 1e-6
 IMAGENET_PRETRAIN_TOKENS = (224 // 16) ** 2 + 1
 
@@ -111,6 +113,7 @@ class OneStreamViT(nn.Module):
     ):
         super().__init__()
         self.embed_dim = embed_dim
+        self.patch_size = patch_size
         self.template_size = template_size
         self.search_size = search_size
         self.feat_size = search_size // patch_size
@@ -141,18 +144,40 @@ class OneStreamViT(nn.Module):
 
 
 class OneStreamTracker(nn.Module):
-    """What the tracker runtime reads from any model: input sizes and the score-map grid."""
+    """The model protocol's geometry for the one-stream trackers: sizes from the backbone,
+    crop factors and template count from the config (see `protocol.TrackingModel`)."""
 
     backbone: OneStreamViT
+    geometry: Geometry
+
+    def _set_geometry(
+        self,
+        num_templates: int = 1,
+        template_factor: float = DEFAULT_TEMPLATE_FACTOR,
+        search_factor: float = DEFAULT_SEARCH_FACTOR,
+    ) -> None:
+        backbone = self.backbone
+        self.geometry = Geometry(
+            template_size=backbone.template_size,
+            search_size=backbone.search_size,
+            template_factor=template_factor,
+            search_factor=search_factor,
+            stride=backbone.patch_size,
+            num_templates=num_templates,
+        )
+
+    @property
+    def num_templates(self) -> int:
+        return self.geometry.num_templates
 
     @property
     def template_size(self) -> int:
-        return self.backbone.template_size
+        return self.geometry.template_size
 
     @property
     def search_size(self) -> int:
-        return self.backbone.search_size
+        return self.geometry.search_size
 
     @property
     def feat_size(self) -> int:
-        return self.backbone.feat_size
+        return self.geometry.feat_size

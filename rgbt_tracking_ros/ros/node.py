@@ -1,31 +1,32 @@
-"""The RGB-thermal tracker as a ROS 2 lifecycle node.
+"""The RGB-thermal tracker as a ROS 2 lifecycle node: only the wiring.
 
-The node holds no tracking logic; it wires the core to topics:
+All tracking policy (pairing, camera silence, stream continuity, target requests, states and
+their reasons, health) lives in the ROS-free runtime (rgbt_tracking_ros/runtime/); this module
+converts messages, creates the ROS entities and hands work to it:
 
 * configure: read and check the parameters, load the model, choose the device (with the
-  fallback policy), warm up, create the (inactive) publishers;
+  fallback policy), warm up, create the runtime and the (inactive) publishers;
 * activate: subscribe both cameras (pairing.py), start the services, the click and detection
-  inputs, the timers and the one inference worker;
-* deactivate: stop all of that and free cached GPU memory; cleanup: drop the model.
+  inputs, the timer and the one inference worker;
+* deactivate: stop all of that and free cached GPU memory; the target is kept (a pause longer
+  than camera_timeout makes it LOST when images return); cleanup drops the model and target;
+* shutdown (from any state) ends the process; an invalid transition is answered with failure.
 
-Threads: image callbacks only convert and pair, and put the newest pair into a one-slot
-mailbox; the worker thread runs the model on whatever pair is newest when it is free (pairs
-replaced before it took them are counted as stale). Control callbacks (services, clicks,
-detections, timers) run in their own callback group and only post requests to the tracking
-session, which the worker applies. Nothing a camera, a caller or the model does is allowed to
-end the process: every failure is logged (rate-limited) and reported on /diagnostics.
+Threads: image callbacks only convert and hand frames to the runtime, which pairs them and
+keeps the newest pair in a one-slot mailbox; the worker thread runs the model on whatever pair
+is newest when it is free. Control callbacks run in their own callback group. Nothing a
+camera, a caller or the model does ends the process: failures are published as states with a
+reason, logged (rate-limited) and reported on /diagnostics.
 
 Run: ``python -m rgbt_tracking_ros.ros.node --ros-args --params-file params.yaml``.
 """
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import threading
 import time
 import traceback
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -35,69 +36,58 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import QoSProfile
 
 from rgbt_tracking_ros.ros import messages
-from rgbt_tracking_ros.ros.device import resolve_device
-from rgbt_tracking_ros.ros.diagnostics import (
-    Snapshot,
-    WorkerStats,
-    diagnostic_array,
-    evaluate,
-)
-from rgbt_tracking_ros.ros.mailbox import LatestSlot
-from rgbt_tracking_ros.ros.pairing import PairingInput, create_pairing
+from rgbt_tracking_ros.ros.device import DeviceError, resolve_device
+from rgbt_tracking_ros.ros.diagnostics import diagnostic_array
+from rgbt_tracking_ros.ros.pairing import PairingInput, create_pairing, qos_overrides
 from rgbt_tracking_ros.ros.parameters import (
+    ACTIVATE,
+    CONFIGURE,
     NodeParameters,
     ParameterError,
+    ParamSpec,
     declare_parameters,
     parse_parameters,
     read_parameters,
 )
-from rgbt_tracking_ros.ros.session import (
-    Frames,
-    Mode,
-    Outcome,
-    State,
-    TargetRequest,
-    TrackingSession,
-)
-from rgbt_tracking_ros.sync import Pair, stamp_ns
-from rgbt_tracking_ros.tracker import validate_box
+from rgbt_tracking_ros.runtime.core import InputResult, TrackingRuntime
+from rgbt_tracking_ros.runtime.session import Outcome, State, StepResult
+from rgbt_tracking_ros.sync import stamp_ns
 
 NODE_NAME = "rgbt_tracker"
-HISTORY_PAIRS = 30  # recent pairs kept so a set_target/click/detection stamp finds its frame
-_WORKER_POLL_S = 0.1
 _LOG_PERIOD_S = 5.0
+_TICK_S = 0.1  # camera silence checks; diagnostics every diagnostics_period
+SET_TARGET_WAIT_S = 10.0  # how long set_target waits for the worker to initialise
 _SUCCESS = TransitionCallbackReturn.SUCCESS
 _FAILURE = TransitionCallbackReturn.FAILURE
+_UNCONFIGURED, _INACTIVE, _ACTIVE = 1, 2, 3  # lifecycle_msgs/State primary ids
 
 
 class RGBTTrackerNode(LifecycleNode):
     """Single-object RGB-T tracking on paired camera images; see the module docstring."""
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        self._ready = False
         super().__init__(node_name, **kwargs)
-        self._parameter_errors = declare_parameters(self)
+        self._parameter_errors = declare_parameters(self, self._gate)
         self._control_group = MutuallyExclusiveCallbackGroup()
         self._image_group = MutuallyExclusiveCallbackGroup()
         self._params: NodeParameters | None = None
-        self._tracker: Any = None
+        self._runtime: TrackingRuntime | None = None
         self._device = ""
         self._model_name = ""
         self._outputs: dict[str, Any] = {}
         self._pairing: PairingInput | None = None
-        self._session: TrackingSession | None = None
-        self._mailbox: LatestSlot[Frames] = LatestSlot()
-        self._history: deque[Frames] = deque(maxlen=HISTORY_PAIRS)
-        self._history_lock = threading.Lock()
         self._entities: list[tuple[str, Any]] = []
         self._worker: threading.Thread | None = None
         self._worker_stop = threading.Event()
-        self._stats = WorkerStats()
         self._traceback_logged = False
         self._detections: Any = None
-        self._silent: set[str] = set()
-        self._activated_at = 0.0
+        self._initial_box: tuple[float, ...] = ()
         self._diag_time = 0.0
-        self._diag_base = (0, 0, 0, 0)
+        self.finished = threading.Event()  # set by shutdown: main() ends the process
+        self.exit_code = 0
+        self._device_failure = False
+        self._ready = True
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -108,13 +98,40 @@ class RGBTTrackerNode(LifecycleNode):
             return
         if self.trigger_configure() == _SUCCESS:
             self.trigger_activate()
+        elif self._device_failure:
+            self.exit_code = 1
+            self.finished.set()
+
+    def _LifecycleNodeMixin__on_change_state(self, req: Any, resp: Any) -> Any:
+        """rclpy raises inside the service for a transition invalid in the current state,
+        leaving `ros2 lifecycle set` without an answer: answer failure and log why."""
+        state_id, label = self._state_machine.current_state
+        transition_id = req.transition.id
+        try:
+            if req.transition.label:
+                transition_id = self._state_machine.get_transition_by_label(
+                    req.transition.label)
+            result = self._LifecycleNodeMixin__change_state(transition_id)
+        except Exception as error:  # noqa: BLE001 - rclpy's RCLError for invalid transitions
+            name = req.transition.label or f"id {req.transition.id}"
+            self.get_logger().warning(
+                f"lifecycle transition {name} is not valid in state {label!r}: {error}")
+            resp.success = False
+            return resp
+        resp.success = result == _SUCCESS
+        return resp
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._device_failure = False
         try:
             self._configure()
         except Exception as error:  # noqa: BLE001 - a failed configure must not end the process
             expected = isinstance(error, (ValueError, KeyError, OSError))
             text = error.args[0] if isinstance(error, KeyError) and error.args else error
+            if isinstance(error, DeviceError):
+                self._device_failure = True
+                text = (f"{text}. To run on the CPU instead, set device_fallback:=cpu (e.g. "
+                        "rgbt-track node ... -p device_fallback:=cpu) or device:=cpu")
             self.get_logger().error(f"configure failed: {text}")
             if not expected:  # a bug rather than a bad setting: show where
                 self.get_logger().error(traceback.format_exc())
@@ -137,8 +154,8 @@ class RGBTTrackerNode(LifecycleNode):
         for warning in warnings:
             self.get_logger().warning(warning)
         choice = resolve_device(params.device, params.device_fallback, params.half)
-        for warning in choice.warnings:
-            self.get_logger().warning(warning)
+        if choice.warnings:  # one warning, naming everything that changed
+            self.get_logger().warning("; ".join(choice.warnings))
         model_name = params.model or (None if params.checkpoint else DEFAULT_MODEL)
         start = time.perf_counter()
         model = load_model(model_name, params.checkpoint or None)
@@ -151,7 +168,8 @@ class RGBTTrackerNode(LifecycleNode):
         loaded = time.perf_counter()
         _warm_up(tracker)
         warmed = time.perf_counter()
-        self._params, self._tracker, self._device = params, tracker, choice.device
+        self._params, self._device = params, choice.device
+        self._runtime = TrackingRuntime(tracker, params)
         self._model_name = str(getattr(model, "config", {}).get("name", type(model).__name__))
         self._create_publishers()
         cuda = torch.version.cuda or "none"
@@ -168,19 +186,22 @@ class RGBTTrackerNode(LifecycleNode):
 
         from rgbt_tracking_ros.msg import TrackedObject
 
-        reliable = QoSProfile(depth=10)
+        overrides = qos_overrides()  # qos_overrides.<topic>.publisher.*
         self._outputs = {
-            "tracked": self.create_lifecycle_publisher(TrackedObject, "tracked_object", reliable),
-            "annotated": self.create_lifecycle_publisher(Image, "annotated_image",
-                                                         QoSProfile(depth=2)),
+            "tracked": self.create_lifecycle_publisher(
+                TrackedObject, "tracked_object", QoSProfile(depth=10),
+                qos_overriding_options=overrides),
+            "annotated": self.create_lifecycle_publisher(
+                Image, "annotated_image", QoSProfile(depth=2), qos_overriding_options=overrides),
             "diagnostics": self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics",
-                                                           reliable),
+                                                           QoSProfile(depth=10)),
         }
         if messages.vision_msgs_available():
             from vision_msgs.msg import Detection2DArray
 
             self._outputs["detections"] = self.create_lifecycle_publisher(
-                Detection2DArray, "detections", reliable)
+                Detection2DArray, "detections", QoSProfile(depth=10),
+                qos_overriding_options=overrides)
         else:
             self.get_logger().info("vision_msgs is not installed: no detections output")
 
@@ -198,36 +219,43 @@ class RGBTTrackerNode(LifecycleNode):
         return _SUCCESS
 
     def _activate(self) -> None:
-        params = self._params
-        if params is None or self._tracker is None:
+        runtime = self._runtime
+        if runtime is None:
             raise RuntimeError("activate before a successful configure")
-        self._session = TrackingSession(self._tracker, params.target_id)
-        self._mailbox = LatestSlot()
-        self._stats = WorkerStats()
+        # Parameters read at activate (topics, QoS, inputs) may have changed while inactive.
+        params, _ = parse_parameters(read_parameters(self))
+        params = _keep_configured(self._params, params)
+        self._params = params
+        runtime.update(params)
+        runtime.params = params
+        runtime.restart_inputs()
         self._traceback_logged = False
-        self._silent = set()
         self._detections = None
-        self._pairing, why = create_pairing(self, params, self._on_pair, self._image_group)
+        self._pairing, why = create_pairing(self, params, runtime, self._deliver,
+                                            self._image_group)
+        runtime.set_labels({name: camera.label for name, camera in self._pairing.cameras.items()})
         self.get_logger().info(why)
         self._pairing.start()
         self._add_services()
         self._add_target_inputs(params)
-        self._activated_at = self._diag_time = time.monotonic()
-        self._diag_base = (0, 0, 0, 0)
+        self._diag_time = time.monotonic()
         self._entities.append(("timer", self.create_timer(
-            params.diagnostics_period, self._publish_diagnostics,
-            callback_group=self._control_group)))
-        self._entities.append(("timer", self.create_timer(
-            min(max(params.camera_timeout / 4, 0.02), 1.0), self._watch_cameras,
-            callback_group=self._control_group)))
+            _TICK_S, self._tick, callback_group=self._control_group)))
         self._worker_stop.clear()
-        self._worker = threading.Thread(target=self._work, name="rgbt_tracker_worker",
-                                        daemon=True)
+        self._worker = threading.Thread(
+            target=runtime.work, args=(self._worker_stop, self._publish_result),
+            name="rgbt_tracker_worker", daemon=True)
         self._worker.start()
-        if params.initial_box:
-            box = tuple(params.initial_box)
-            self._session.request(TargetRequest(box, params.target_id, "initial_box"))
-            self.get_logger().info(f"tracking initial_box {list(box)} from the first image pair")
+        status = runtime.session.status()
+        self._initial_box = ()
+        if params.initial_box and status.state is State.STOPPED:
+            self._initial_box = tuple(params.initial_box)
+            self.get_logger().info(
+                f"tracking initial_box {list(self._initial_box)} from the first image pair")
+        elif status.state is not State.STOPPED:
+            self.get_logger().info(
+                f"target {status.target_id!r} kept across deactivate ({status.state.name}); "
+                "call reset or set_target to change it")
         cameras = self._pairing.cameras
         self.get_logger().info(
             f"active: {cameras['rgb'].label} + {cameras['thermal'].label}, image QoS "
@@ -237,17 +265,20 @@ class RGBTTrackerNode(LifecycleNode):
         result = super().on_deactivate(state)
         self._stop_activity()
         self._empty_cuda_cache()
-        self.get_logger().info("deactivated: inputs, services and worker stopped")
+        self.get_logger().info("deactivated: inputs, services and worker stopped; the target "
+                               "is kept")
         return result
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release_model()
-        self.get_logger().info("cleaned up: model released")
+        self.get_logger().info("cleaned up: model and target released")
         return _SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_activity()
         self._release_model()
+        self.get_logger().info("shut down: the process ends")
+        self.finished.set()
         return _SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -269,24 +300,20 @@ class RGBTTrackerNode(LifecycleNode):
                 self.destroy_subscription(entity)
         self._entities.clear()
         self._worker_stop.set()
-        self._mailbox.close()
+        runtime = self._runtime
+        if runtime is not None:
+            runtime.mailbox.close()
         if self._worker is not None:
             self._worker.join(timeout=30.0)
             if self._worker.is_alive():
                 self.get_logger().error("the inference worker did not stop within 30 s")
             self._worker = None
-        self._mailbox.clear()
-        with self._history_lock:
-            self._history.clear()
-        if self._tracker is not None:
-            self._tracker.reset()  # frees the template tensors
-        self._session = None
 
     def _release_model(self) -> None:
         for publisher in self._outputs.values():
             self.destroy_lifecycle_publisher(publisher)
         self._outputs = {}
-        self._tracker = None
+        self._runtime = None
         self._params = None
         self._empty_cuda_cache()
 
@@ -296,39 +323,70 @@ class RGBTTrackerNode(LifecycleNode):
         if self._device.startswith("cuda") and torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    # ---------------------------------------------------------------- images and worker
+    # ---------------------------------------------------------------- parameters
 
-    def _on_pair(self, pair: Pair) -> None:
-        """Image-callback side: keep the pair for stamp look-ups and offer it to the worker."""
-        frames = Frames(pair.rgb.image, pair.thermal.image, pair.rgb.header, pair.rgb.stamp_ns,
-                        pair.dt_ns)
-        with self._history_lock:
-            self._history.append(frames)
-        self._mailbox.put(frames)
+    def _lifecycle_state(self) -> int:
+        return self._state_machine.current_state[0]
 
-    def _work(self) -> None:
-        while not self._worker_stop.is_set():
-            frames = self._mailbox.take(_WORKER_POLL_S)
-            session = self._session
-            if frames is None or session is None:
-                continue
-            try:
-                result = session.step(frames)
-            except Exception as error:  # noqa: BLE001 - the node continues with the next pair
-                self._model_failed(error)
-                continue
-            if result.rejected:
-                self.get_logger().warning(result.rejected)
-            for outcome in result.outcomes:
-                self._publish(outcome)
+    def _gate(self, changes: list[tuple[ParamSpec, Any]]) -> str | None:
+        """Refuse what the current state does not allow; apply live changes at once."""
+        if not getattr(self, "_ready", False):
+            return None  # declarations
+        state = self._lifecycle_state()
+        for spec, _ in changes:
+            if spec.when == CONFIGURE and state != _UNCONFIGURED:
+                return (f"{spec.name} is read at configure and cannot change now: deactivate "
+                        "and clean up the node, set it, then configure and activate")
+            if spec.when == ACTIVATE and state == _ACTIVE:
+                return (f"{spec.name} is read at activate and cannot change while active: "
+                        "deactivate, set it, then activate")
+        values = read_parameters(self)
+        values.update({spec.name: value for spec, value in changes})
+        try:
+            params, _ = parse_parameters(values)
+        except ParameterError as error:
+            if state == _UNCONFIGURED:
+                return None  # configure reports every problem
+            return str(error)
+        runtime = self._runtime
+        if runtime is not None and self._params is not None:
+            self._params = _keep_configured(self._params, params)
+            notes = runtime.update(self._params)
+            for note in notes:
+                self.get_logger().info(note)
+        return None
 
-    def _model_failed(self, error: Exception) -> None:
+    # ---------------------------------------------------------------- inputs and worker
+
+    def _deliver(self, result: InputResult) -> None:
+        """Input side: publish the runtime's events, log its notes, start initial_box."""
+        for note in result.notes:
+            self.get_logger().warning(note, throttle_duration_sec=1.0)
+        for event in result.events:
+            self._publish_event(event)
+        runtime = self._runtime
+        if self._initial_box and runtime is not None and runtime.history.latest() is not None:
+            box, self._initial_box = self._initial_box, ()
+            request = runtime.request_target(box, "", "initial_box")
+            if isinstance(request, str):
+                self.get_logger().error(request)
+
+    def _publish_result(self, result: StepResult) -> None:
+        """Worker side: log refusals and model errors, publish every outcome."""
+        if result.rejected:
+            self.get_logger().warning(result.rejected)
+        if result.model_error is not None:
+            self._model_failed(result.model_error)
+        for outcome in result.outcomes:
+            self._publish(outcome)
+
+    def _model_failed(self, error: BaseException) -> None:
         text = f"{type(error).__name__}: {error}"
-        self._stats.model_error(text)
         if not self._traceback_logged:
             self._traceback_logged = True
-            self.get_logger().error(f"the model failed on an image pair (continuing with the "
-                                    f"next pair): {text}\n{traceback.format_exc()}")
+            trace = "".join(traceback.format_exception(error))
+            self.get_logger().error(f"the model failed on an image pair (published as ERROR; "
+                                    f"continuing with the next pair): {text}\n{trace}")
         else:
             self.get_logger().error(f"the model failed again: {text}",
                                     throttle_duration_sec=_LOG_PERIOD_S)
@@ -342,14 +400,35 @@ class RGBTTrackerNode(LifecycleNode):
             self.get_logger().error(f"publishing failed: {error!r}",
                                     throttle_duration_sec=_LOG_PERIOD_S)
             return
-        latency_ns = self.get_clock().now().nanoseconds - outcome.frames.rgb_stamp_ns
-        self._stats.published(1e3 * outcome.inference_s, latency_ns / 1e6)
+        runtime = self._runtime
+        if runtime is not None and outcome.frames is not None:
+            latency_ns = self.get_clock().now().nanoseconds - outcome.frames.rgb_stamp_ns
+            runtime.published(outcome, latency_ns / 1e6)
         self._publish_annotated(outcome)
+
+    def _publish_event(self, outcome: Outcome) -> None:
+        """A state change between images (a camera silent, an interruption, stop): stamped
+        now, in the RGB camera's frame."""
+        from std_msgs.msg import Header
+
+        runtime = self._runtime
+        latest = runtime.history.latest() if runtime is not None else None
+        header = Header(stamp=self.get_clock().now().to_msg(),
+                        frame_id=latest.header.frame_id if latest else "")
+        msg = messages.tracked_object(header, outcome.target_id, outcome.state, outcome.box,
+                                      outcome.confidence, outcome.age,
+                                      outcome.frames_since_seen, 0, outcome.reason)
+        try:
+            self._outputs["tracked"].publish(msg)
+        except Exception as error:  # noqa: BLE001 - e.g. publishing while shutting down
+            self.get_logger().error(f"publishing failed: {error!r}",
+                                    throttle_duration_sec=_LOG_PERIOD_S)
 
     def _publish_annotated(self, outcome: Outcome) -> None:
         """Drawn only while someone subscribes: it costs the worker a few ms per frame."""
         params, publisher = self._params, self._outputs.get("annotated")
-        if params is None or publisher is None or publisher.get_subscription_count() == 0:
+        if (params is None or publisher is None or outcome.frames is None
+                or publisher.get_subscription_count() == 0):
             return
         try:
             publisher.publish(messages.annotated_image(
@@ -394,49 +473,24 @@ class RGBTTrackerNode(LifecycleNode):
             Detection2DArray, params.detection_topic, self._on_detections, reliable,
             callback_group=self._control_group)))
 
-    def _frames_at(self, stamp: Any) -> Frames | None:
-        """The held pair whose RGB stamp is closest to stamp, within slop (>= 1 ms)."""
-        target = stamp_ns(stamp.sec, stamp.nanosec)
-        tolerance = max(self._params.slop if self._params else 0.0, 1e-3) * 1e9
-        with self._history_lock:
-            best = min(self._history, key=lambda f: abs(f.rgb_stamp_ns - target), default=None)
-        if best is None or abs(best.rgb_stamp_ns - target) > tolerance:
-            return None
-        return best
-
-    def _latest_frames(self) -> Frames | None:
-        with self._history_lock:
-            return self._history[-1] if self._history else None
-
-    def _request_target(self, box: Any, target_id: str, source: str,
-                        stamp: Any = None) -> tuple[bool, str]:
-        """Check a box against its frame (or the newest one) and hand it to the session."""
-        session, params = self._session, self._params
-        if session is None or params is None:
+    def _request_target(self, box: Any, target_id: str, source: str, stamp: Any = None,
+                        wait_s: float = 0.0) -> tuple[bool, str]:
+        """Hand a box to the runtime; with wait_s, wait for the worker's answer."""
+        runtime = self._runtime
+        if runtime is None or self._pairing is None:
             return False, "the node is not active"
-        values = tuple(float(v) for v in box)
-        if not all(math.isfinite(v) for v in values):
-            return False, f"box {list(values)} contains NaN or infinity"
-        frames = None
-        if stamp is not None and (stamp.sec or stamp.nanosec):
-            frames = self._frames_at(stamp)
-        reference = frames or self._latest_frames()
-        if reference is None:
-            return False, (f"no image pair received yet from {params.rgb_topic} and "
-                           f"{params.thermal_topic}: cannot check the box")
-        height, width = reference.rgb.shape[:2]
-        try:
-            validate_box(values, height, width)
-        except ValueError as error:
-            return False, str(error)
-        session.request(TargetRequest(values, target_id or params.target_id, source, frames))
-        where = "its frame" if frames is not None else "the next image pair"
-        return True, f"target {target_id or params.target_id!r} set to {list(values)} on {where}"
+        ns = stamp_ns(stamp.sec, stamp.nanosec) if stamp is not None else 0
+        request = runtime.request_target(box, target_id, source, ns)
+        if isinstance(request, str):
+            return False, request
+        if wait_s <= 0:
+            return True, f"{source} target {request.target_id!r} queued"
+        return request.wait(wait_s)
 
     def _on_set_target(self, request: Any, response: Any) -> Any:
         box = (request.x, request.y, request.width, request.height)
         response.success, response.message = self._request_target(
-            box, request.target_id, "set_target", request.header.stamp)
+            box, request.target_id, "set_target", request.header.stamp, SET_TARGET_WAIT_S)
         self._report(response.success, f"set_target: {response.message}")
         return response
 
@@ -448,147 +502,90 @@ class RGBTTrackerNode(LifecycleNode):
             self.get_logger().warning(text)
 
     def _on_reset(self, request: Any, response: Any) -> Any:
-        if self._session is None:
+        if self._runtime is None or self._pairing is None:
             response.success, response.message = False, "the node is not active"
             return response
-        self._session.reset()
+        self._runtime.session.reset()
         response.success = True
         response.message = "target forgotten: waiting for set_target, a click or a detection"
         self.get_logger().info(f"reset: {response.message}")
         return response
 
     def _on_stop(self, request: Any, response: Any) -> Any:
-        session = self._session
-        if session is None:
+        runtime = self._runtime
+        if runtime is None or self._pairing is None:
             response.success, response.message = False, "the node is not active"
             return response
-        last = session.status()
-        session.stop()
-        self._publish_stopped(last.target_id, last.box)
+        last = runtime.session.status()
+        runtime.session.stop()
+        self._publish_event(Outcome(None, State.STOPPED, last.box, 0.0, last.age,
+                                    last.frames_since_seen, last.target_id, 0.0,
+                                    "stopped on request"))
         response.success = True
         response.message = "tracking stopped until set_target or a click sets a target"
         self.get_logger().info(f"stop: {response.message}")
         return response
 
-    def _publish_stopped(self, target_id: str, box: Any) -> None:
-        """One STOPPED message now, in the RGB camera's frame (events have no image)."""
-        from std_msgs.msg import Header
-
-        latest = self._latest_frames()
-        header = Header(stamp=self.get_clock().now().to_msg(),
-                        frame_id=latest.header.frame_id if latest else "")
-        msg = messages.tracked_object(header, target_id, State.STOPPED, box)
-        self._outputs["tracked"].publish(msg)
-
     def _on_click(self, msg: Any) -> None:
-        params = self._params
-        if params is None:
+        runtime = self._runtime
+        if runtime is None or self._pairing is None:
             return
         point = getattr(msg, "point", msg)
         stamp = getattr(getattr(msg, "header", None), "stamp", None)
-        box = None
-        detections = self._detections
-        if detections is not None:
-            box = messages.detection_at(detections, point.x, point.y, params.detection_class)
-        if box is None:
-            box = messages.centred_box(point.x, point.y, params.click_box_size)
-        ok, text = self._request_target(box, params.target_id, "click", stamp)
+        ns = stamp_ns(stamp.sec, stamp.nanosec) if stamp is not None else 0
+        request = runtime.click(point.x, point.y, ns, self._detections)
+        ok = not isinstance(request, str)
+        text = f"{request.source} target {request.target_id!r} queued" if ok else request
         self._report(ok, f"click at ({point.x:.0f}, {point.y:.0f}): {text}")
 
     def _on_detections(self, msg: Any) -> None:
-        params, session = self._params, self._session
-        if params is None or session is None:
+        runtime = self._runtime
+        if runtime is None or self._pairing is None:
             return
         self._detections = msg
-        if not session.accepts_detection():
-            return
-        best = messages.best_detection(msg, params.detection_min_score, params.detection_class)
-        if best is None:
-            return
-        box, score = best
-        status = session.status()
-        ok, text = self._request_target(box, status.target_id, f"detection (score {score:.2f})",
-                                        msg.header.stamp)
-        if ok:
-            self.get_logger().info(
-                f"re-initialising from a detection (score {score:.2f}) while "
-                f"{status.state.name}: {text}", throttle_duration_sec=1.0)
+        stamp = msg.header.stamp
+        request = runtime.detections(msg, stamp_ns(stamp.sec, stamp.nanosec))
+        if isinstance(request, str):
+            self.get_logger().warning(request, throttle_duration_sec=5.0)
+        elif request is not None:
+            self.get_logger().info(f"re-initialising from a {request.source}",
+                                   throttle_duration_sec=1.0)
 
     # ---------------------------------------------------------------- health
 
-    def _watch_cameras(self) -> None:
-        """STOPPED when a camera goes silent, named in the log; resumes when it returns."""
-        pairing, params, session = self._pairing, self._params, self._session
-        if pairing is None or params is None or session is None:
+    def _tick(self) -> None:
+        """Camera silence (events and log lines) and, every diagnostics_period, health."""
+        runtime, pairing, params = self._runtime, self._pairing, self._params
+        if runtime is None or pairing is None or params is None:
             return
+        result, silent, back = runtime.check_cameras()
+        for note in result.notes:
+            self.get_logger().warning(note)
+        for event in result.events:
+            self._publish_event(event)
         now = time.monotonic()
-        silent = {name for name, camera in pairing.cameras.items()
-                  if camera.last_arrival is not None
-                  and now - camera.last_arrival > params.camera_timeout}
-        for name in sorted(silent - self._silent):
-            camera = pairing.cameras[name]
-            self.get_logger().warning(
-                f"{camera.label} sent no image for {now - camera.last_arrival:.1f} s "
-                f"(camera_timeout {params.camera_timeout:g} s): state STOPPED until it returns")
-        for name in sorted(self._silent - silent):
-            status = session.status()
-            self.get_logger().info(
-                f"{pairing.cameras[name].label} is back: tracking resumes "
-                f"({status.mode.value}, target {status.target_id!r})")
-        if silent - self._silent:
-            status = session.status()
-            self._publish_stopped(status.target_id, status.box)
-        self._silent = silent
-
-    def _waiting_cameras(self) -> list[str]:
-        pairing, params = self._pairing, self._params
-        if pairing is None or params is None:
-            return []
-        if time.monotonic() - self._activated_at <= params.camera_timeout:
-            return []
-        return [camera.label for camera in pairing.cameras.values()
-                if camera.last_arrival is None]
-
-    def _state_text(self) -> str:
-        session, pairing = self._session, self._pairing
-        if session is None or pairing is None:
-            return "inactive"
-        if self._silent:
-            names = " and ".join(sorted(self._silent))
-            return f"stopped ({names} camera silent)"
-        status = session.status()
-        if status.state is State.STOPPED:
-            return "stopped (no target)" if status.mode is Mode.WAITING else "stopped"
-        return status.state.name.lower()
+        if now - self._diag_time >= params.diagnostics_period:
+            self._diag_time = now
+            self._publish_diagnostics()
 
     def _publish_diagnostics(self) -> None:
-        pairing, params, session = self._pairing, self._params, self._session
-        if pairing is None or params is None or session is None:
+        runtime, pairing = self._runtime, self._pairing
+        if runtime is None or pairing is None:
             return
-        now = time.monotonic()
         stats = pairing.stats()
-        malformed = stats.malformed_rgb + stats.malformed_thermal
-        base = (stats.received_rgb, stats.received_thermal, stats.paired, malformed)
-        delta = [a - b for a, b in zip(base, self._diag_base)]
         sync_warning = pairing.health_warning()
         if sync_warning:
             self.get_logger().warning(sync_warning, throttle_duration_sec=10.0)
-        snapshot = Snapshot(
-            elapsed_s=now - self._diag_time, received_rgb=delta[0], received_thermal=delta[1],
-            paired=delta[2], dropped_rgb_total=stats.dropped_rgb,
-            dropped_thermal_total=stats.dropped_thermal,
-            stale_pairs_total=self._mailbox.dropped,
-            malformed_rgb_total=stats.malformed_rgb,
-            malformed_thermal_total=stats.malformed_thermal,
-            malformed_in_period=delta[3], last_malformed=stats.last_malformed,
-            resets_total=stats.resets, last_pair_dt_s=stats.last_dt, times=self._stats.take(),
-            model_errors_total=self._stats.model_errors_total, state=self._state_text(),
-            target_id=session.status().target_id, device=self._device, model=self._model_name,
-            pairing=pairing.backend, sync_warning=sync_warning,
-            silent_cameras=[pairing.cameras[name].label for name in sorted(self._silent)],
-            waiting_cameras=self._waiting_cameras())
-        self._diag_time, self._diag_base = now, tuple(base)
-        level, message, values = evaluate(snapshot)
+        level, message, values = runtime.health(
+            received=(stats.received_rgb, stats.received_thermal),
+            malformed=(stats.malformed_rgb, stats.malformed_thermal),
+            last_malformed=stats.last_malformed, device=self._device, model=self._model_name,
+            backend=pairing.backend, sync_warning=sync_warning,
+            pair_counts=(stats.paired, stats.dropped_rgb, stats.dropped_thermal, stats.resets,
+                         stats.last_dt))
+        if level:
+            self.get_logger().warning(f"diagnostics: {message}",
+                                      throttle_duration_sec=_LOG_PERIOD_S)
         try:
             self._outputs["diagnostics"].publish(diagnostic_array(
                 self.get_clock().now().to_msg(), f"{self.get_name()}: tracking", self._device,
@@ -596,6 +593,20 @@ class RGBTTrackerNode(LifecycleNode):
         except Exception as error:  # noqa: BLE001 - e.g. publishing while shutting down
             self.get_logger().error(f"publishing diagnostics failed: {error!r}",
                                     throttle_duration_sec=_LOG_PERIOD_S)
+
+
+def _keep_configured(configured: NodeParameters | None,
+                     current: NodeParameters) -> NodeParameters:
+    """The current values, except those read at configure, which keep their configured value."""
+    from dataclasses import replace
+
+    from rgbt_tracking_ros.runtime.parameters import SPECS
+
+    if configured is None:
+        return current
+    kept = {spec.name: getattr(configured, spec.name) for spec in SPECS
+            if spec.when == CONFIGURE}
+    return replace(current, **kept)
 
 
 def _warm_up(tracker: Any) -> None:
@@ -626,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     executor.add_node(node)
     try:
         node.start()
-        while not stop.is_set() and rclpy.ok():
+        while not stop.is_set() and not node.finished.is_set() and rclpy.ok():
             try:
                 executor.spin_once(timeout_sec=0.1)
             except Exception as error:  # noqa: BLE001 - a failing callback must not end the node
@@ -634,14 +645,15 @@ def main(argv: list[str] | None = None) -> int:
                                         f"{traceback.format_exc()}", throttle_duration_sec=5.0)
     finally:
         node.get_logger().info("shutting down")
-        try:
-            node.trigger_shutdown()
-        except Exception as error:  # noqa: BLE001 - already finalized, or shutting down
-            node.get_logger().debug(f"lifecycle shutdown skipped: {error}")
+        if not node.finished.is_set():
+            try:
+                node.trigger_shutdown()
+            except Exception as error:  # noqa: BLE001 - already finalized, or shutting down
+                node.get_logger().debug(f"lifecycle shutdown skipped: {error}")
         executor.shutdown(timeout_sec=5.0)
         node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return node.exit_code
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""Image subscriptions, conversion and time pairing of the two cameras.
+"""Image subscriptions and conversion of the two cameras, feeding the tracking runtime.
 
 Two back ends with the same queue_size and slop: message_filters' ApproximateTimeSynchronizer
-where it is installed (robots) and allowed, else the package's own StampPairer, which also
-applies the per-camera offsets, counts drops and explains poor synchronisation. Callbacks only
-convert and pair; finished pairs go to ``on_pair``, which must be cheap (the node puts them in
-a one-slot mailbox). A malformed image is counted and dropped, never raised: with
-message_filters an exception would leave the synchronizer's lock held.
+where it is installed (robots) and allowed, else the runtime's own pairing (the package's
+StampPairer, rgbt_tracking_ros/runtime/inputs.py), which also applies the per-camera offsets,
+counts drops and explains poor synchronisation. Callbacks only convert and hand frames to the
+runtime; what it returns (events to publish, lines to log) goes to ``deliver``. A malformed
+image is counted, reported to the runtime as unusable (a camera sending only those counts as
+stopped) and dropped, never raised: with message_filters an exception would leave the
+synchronizer's lock held. Subscriptions take ``qos_overrides.<topic>.subscription.*``.
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from rgbt_tracking_ros.ros.conversions import (
     ImageConversionError,
@@ -24,21 +25,14 @@ from rgbt_tracking_ros.ros.conversions import (
     image_to_numpy,
 )
 from rgbt_tracking_ros.ros.parameters import NodeParameters
-from rgbt_tracking_ros.sync import Pair, StampPairer, stamp_ns
+from rgbt_tracking_ros.runtime.core import ImageFrame, InputResult, TrackingRuntime, frames_of
+from rgbt_tracking_ros.runtime.inputs import rgb_array, thermal_array  # noqa: F401
+from rgbt_tracking_ros.sync import Pair, stamp_ns
 
 _LOG_PERIOD_S = 5.0  # throttle of repeated warnings
 # Pairs below this fraction of the slower camera's messages: poorly synchronised.
 _MIN_PAIR_RATIO = 1 / 3
 _MIN_HEALTH_MESSAGES = 10
-
-
-@dataclass(frozen=True)
-class ImageFrame:
-    """A converted image: the original header (copied into outputs) and the pixels."""
-
-    header: Any
-    image: np.ndarray
-    stamp_ns: int
 
 
 @dataclass(frozen=True)
@@ -82,23 +76,6 @@ def _qos_fields(profile: Any) -> dict[str, Any]:
             "durability": profile.durability}
 
 
-def rgb_array(image: np.ndarray) -> np.ndarray:
-    """The tracker's RGB input: (H, W, 3) uint8; an 8-bit grey camera is repeated to 3 channels."""
-    if image.dtype != np.uint8:
-        raise ImageConversionError(f"the RGB camera sent {image.dtype} pixels; it needs 8-bit "
-                                   "colour (rgb8/bgr8/rgba8/bgra8) or mono8")
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    return image
-
-
-def thermal_array(image: np.ndarray) -> np.ndarray:
-    """The tracker takes uint8/uint16/float thermal frames: signed 16-bit becomes float32."""
-    if image.dtype == np.int16:
-        return image.astype(np.float32)
-    return image
-
-
 class Camera:
     """One camera's subscription settings, conversion and counters."""
 
@@ -138,15 +115,16 @@ class Camera:
 
 
 class PairingInput(ABC):
-    """Subscribes both cameras and hands finished pairs (of ImageFrame) to on_pair."""
+    """Subscribes both cameras, converts their images and hands them to the runtime."""
 
     backend = ""
 
-    def __init__(self, node: Any, params: NodeParameters,
-                 on_pair: Callable[[Pair], None], callback_group: Any = None) -> None:
+    def __init__(self, node: Any, params: NodeParameters, runtime: TrackingRuntime,
+                 deliver: Callable[[InputResult], None], callback_group: Any = None) -> None:
         self._node = node
         self._params = params
-        self._on_pair = on_pair
+        self._runtime = runtime
+        self._deliver = deliver
         self._group = callback_group
         self._qos = image_qos(params.image_qos, params.queue_size)
         self.cameras = {
@@ -174,7 +152,8 @@ class PairingInput(ABC):
     def health_warning(self) -> str | None:
         """A warning naming the likely cause when pairs are far fewer than messages."""
 
-    def _malformed(self, error: ImageConversionError) -> None:
+    def _malformed(self, camera: Camera, error: ImageConversionError) -> None:
+        self._runtime.unusable(camera.name, str(error))
         self._last_malformed = str(error)
         self._node.get_logger().warning(f"dropped a malformed image: {error}",
                                         throttle_duration_sec=_LOG_PERIOD_S)
@@ -195,23 +174,20 @@ def _display(node: Any, topic: str) -> str:
 
 
 class OwnPairing(PairingInput):
-    """The package's StampPairer: closest match within slop, offsets, counters, resets."""
+    """The runtime's StampPairer: closest match within slop, offsets, counters, resets."""
 
     backend = "stamp_pairer"
 
-    def __init__(self, node: Any, params: NodeParameters,
-                 on_pair: Callable[[Pair], None], callback_group: Any = None) -> None:
-        super().__init__(node, params, on_pair, callback_group)
-        self._pairer = StampPairer(params.pairing_config())
+    def __init__(self, node: Any, params: NodeParameters, runtime: TrackingRuntime,
+                 deliver: Callable[[InputResult], None], callback_group: Any = None) -> None:
+        super().__init__(node, params, runtime, deliver, callback_group)
         self._subscriptions: list[Any] = []
-        self._resets_seen = 0
 
     def start(self) -> None:
         for camera in self.cameras.values():
-            self._subscriptions.append(self._node.create_subscription(
-                camera.message_type(), camera.topic,
-                lambda msg, camera=camera: self._on_image(camera, msg), self._qos,
-                callback_group=self._group))
+            self._subscriptions.append(_subscribe(
+                self._node, camera, lambda msg, camera=camera: self._on_image(camera, msg),
+                self._qos, self._group))
 
     def stop(self) -> None:
         for subscription in self._subscriptions:
@@ -223,34 +199,40 @@ class OwnPairing(PairingInput):
         try:
             frame = camera.convert(msg)
         except ImageConversionError as error:
-            self._malformed(error)
+            self._malformed(camera, error)
             return
         self._check_stamp(camera, frame)
-        add = self._pairer.add_rgb if camera.name == "rgb" else self._pairer.add_thermal
-        pairs = add(frame.stamp_ns, frame)
-        self._log_reset()
-        for pair in pairs:
-            self._on_pair(pair)
-
-    def _log_reset(self) -> None:
-        stats = self._pairer.stats
-        if stats.resets != self._resets_seen:
-            self._resets_seen = stats.resets
-            self._node.get_logger().warning(
-                f"pairing reset: {stats.last_reset_reason}; waiting frames were dropped",
-                throttle_duration_sec=1.0)
+        self._deliver(self._runtime.image(camera.name, frame))
 
     def stats(self) -> InputStats:
-        stats = self._pairer.stats
+        paired, dropped_rgb, dropped_thermal, resets, last_dt = self._runtime.pairing.counts()
         rgb, thermal = self.cameras["rgb"], self.cameras["thermal"]
-        return InputStats(rgb.received, thermal.received, stats.paired, stats.dropped_rgb,
-                          stats.dropped_thermal, stats.resets, stats.last_dt, rgb.malformed,
+        return InputStats(rgb.received, thermal.received, paired, dropped_rgb,
+                          dropped_thermal, resets, last_dt, rgb.malformed,
                           thermal.malformed, self._last_malformed)
 
     def health_warning(self) -> str | None:
-        return self._pairer.health_warning(
-            _MIN_PAIR_RATIO, rgb_name=self.cameras["rgb"].resolved_topic,
-            thermal_name=self.cameras["thermal"].resolved_topic)
+        return self._runtime.pairing.health_warning(
+            _MIN_PAIR_RATIO, self.cameras["rgb"].resolved_topic,
+            self.cameras["thermal"].resolved_topic)
+
+
+def qos_overrides() -> Any:
+    """Options declaring qos_overrides.<topic>.{subscription,publisher}.<policy> parameters for
+    history, depth, reliability and durability (read-only: set them at start)."""
+    from rclpy.qos import QoSPolicyKind
+    from rclpy.qos_overriding_options import QoSOverridingOptions
+
+    return QoSOverridingOptions(policy_kinds=(
+        QoSPolicyKind.HISTORY, QoSPolicyKind.DEPTH, QoSPolicyKind.RELIABILITY,
+        QoSPolicyKind.DURABILITY))
+
+
+def _subscribe(node: Any, camera: Camera, callback: Callable[[Any], None], qos: Any,
+               group: Any) -> Any:
+    return node.create_subscription(
+        camera.message_type(), camera.topic, callback, qos, callback_group=group,
+        qos_overriding_options=qos_overrides())
 
 
 class MessageFiltersPairing(PairingInput):
@@ -258,9 +240,9 @@ class MessageFiltersPairing(PairingInput):
 
     backend = "message_filters"
 
-    def __init__(self, node: Any, params: NodeParameters,
-                 on_pair: Callable[[Pair], None], callback_group: Any = None) -> None:
-        super().__init__(node, params, on_pair, callback_group)
+    def __init__(self, node: Any, params: NodeParameters, runtime: TrackingRuntime,
+                 deliver: Callable[[InputResult], None], callback_group: Any = None) -> None:
+        super().__init__(node, params, runtime, deliver, callback_group)
         self._filters: list[Any] = []
         self._synchronizer: Any = None
         self._lock = threading.Lock()
@@ -272,9 +254,15 @@ class MessageFiltersPairing(PairingInput):
         import message_filters
 
         for camera in self.cameras.values():
-            subscriber = message_filters.Subscriber(
-                self._node, camera.message_type(), camera.topic, qos_profile=self._qos,
-                callback_group=self._group)
+            try:
+                subscriber = message_filters.Subscriber(
+                    self._node, camera.message_type(), camera.topic, qos_profile=self._qos,
+                    callback_group=self._group,
+                    qos_overriding_options=qos_overrides())
+            except TypeError:  # an older message_filters passes no such options
+                subscriber = message_filters.Subscriber(
+                    self._node, camera.message_type(), camera.topic, qos_profile=self._qos,
+                    callback_group=self._group)
             # Registered before the synchronizer's own input, so arrivals are counted first.
             subscriber.registerCallback(lambda msg, camera=camera: camera.arrived())
             self._filters.append(subscriber)
@@ -290,11 +278,19 @@ class MessageFiltersPairing(PairingInput):
 
     def _on_synchronized(self, rgb_msg: Any, thermal_msg: Any) -> None:
         # Runs under the synchronizer's lock: nothing may escape from here.
+        watch = self._runtime.cameras
         try:
-            rgb = self.cameras["rgb"].convert(rgb_msg)
-            thermal = self.cameras["thermal"].convert(thermal_msg)
-        except ImageConversionError as error:
-            self._malformed(error)
+            for camera, msg in (("rgb", rgb_msg), ("thermal", thermal_msg)):
+                try:
+                    frame = self.cameras[camera].convert(msg)
+                except ImageConversionError as error:
+                    self._malformed(self.cameras[camera], error)
+                    raise
+                if camera == "rgb":
+                    rgb = frame
+                else:
+                    thermal = frame
+        except ImageConversionError:
             return
         except Exception as error:  # noqa: BLE001 - see above
             self._node.get_logger().error(f"image pair callback failed: {error!r}",
@@ -305,8 +301,10 @@ class MessageFiltersPairing(PairingInput):
         with self._lock:
             self._paired += 1
             self._last_dt = pair.dt
+        for camera in ("rgb", "thermal"):
+            watch.arrived(camera, time.monotonic(), True)
         try:
-            self._on_pair(pair)
+            self._deliver(self._runtime.pair(frames_of(pair)))
         except Exception as error:  # noqa: BLE001 - see above
             self._node.get_logger().error(f"pair hand-off failed: {error!r}",
                                           throttle_duration_sec=_LOG_PERIOD_S)
@@ -338,21 +336,22 @@ class MessageFiltersPairing(PairingInput):
                 f"({self._params.slop:g} s) and queue_size ({self._params.queue_size})")
 
 
-def create_pairing(node: Any, params: NodeParameters, on_pair: Callable[[Pair], None],
+def create_pairing(node: Any, params: NodeParameters, runtime: TrackingRuntime,
+                   deliver: Callable[[InputResult], None],
                    callback_group: Any = None) -> tuple[PairingInput, str]:
     """The pairing back end for these parameters, and a sentence saying why it was chosen."""
     if not params.use_message_filters:
-        return (OwnPairing(node, params, on_pair, callback_group),
+        return (OwnPairing(node, params, runtime, deliver, callback_group),
                 "use_message_filters is false: pairing with the package's own pairer")
     if params.rgb_offset or params.thermal_offset:
-        return (OwnPairing(node, params, on_pair, callback_group),
+        return (OwnPairing(node, params, runtime, deliver, callback_group),
                 "rgb_offset/thermal_offset are non-zero and message_filters cannot shift stamps: "
                 "pairing with the package's own pairer")
     try:
         import message_filters  # noqa: F401
     except ImportError:
-        return (OwnPairing(node, params, on_pair, callback_group),
+        return (OwnPairing(node, params, runtime, deliver, callback_group),
                 "message_filters is not installed: pairing with the package's own pairer "
                 "(same queue_size and slop, closest match)")
-    return (MessageFiltersPairing(node, params, on_pair, callback_group),
+    return (MessageFiltersPairing(node, params, runtime, deliver, callback_group),
             "pairing with message_filters' ApproximateTimeSynchronizer")

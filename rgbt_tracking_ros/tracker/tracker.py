@@ -6,13 +6,14 @@ It runs the official OSTrack-style inference of AINet (one fixed template) and D
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from rgbt_tracking_ros.models.head import decode_boxes
+from rgbt_tracking_ros.models.protocol import model_geometry
 from rgbt_tracking_ros.tracker.acceleration import (
     Uploader,
     accelerate,
@@ -29,6 +30,7 @@ from rgbt_tracking_ros.tracker.geometry import (
     validate_box,
 )
 from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
+from rgbt_tracking_ros.tracker.target_model import InstanceMatcher, TargetModelConfig
 from rgbt_tracking_ros.tracker.preprocess import (
     align_thermal,
     check_homography,
@@ -37,15 +39,14 @@ from rgbt_tracking_ros.tracker.preprocess import (
 )
 
 CLIP_MARGIN = 10
-_MODEL_ATTRIBUTES = ("num_templates", "template_size", "search_size", "feat_size")
 
 
 @dataclass
 class TrackerConfig:
-    """Inference settings; the factors are the ones both networks were trained with."""
+    """Inference settings; the crop factors default to the model's (its config's geometry)."""
 
-    template_factor: float = 2.0
-    search_factor: float = 4.0
+    template_factor: float | None = None  # None: model.geometry.template_factor
+    search_factor: float | None = None  # None: model.geometry.search_factor
     lost_threshold: float = 0.25  # windowed peak score below which the target counts as LOST
     device: str = "cpu"
     half: bool = False  # the older switch for precision="fp16"
@@ -55,6 +56,12 @@ class TrackerConfig:
     thermal_mode: str = "minmax"
     thermal_range: tuple[float, float] | None = None
     homography: np.ndarray | None = None  # thermal pixel -> RGB pixel; None = resize
+    # Online discriminative target model (tracker/target_model.py) fused with the learned
+    # score map. None: as the model's config says (`tracker: {target_model: ...}`; on for
+    # compact_rgbt, off for AINet / DMTrack); it needs a model whose `track_search` returns
+    # "search_features".
+    target_model: bool | None = None
+    target_model_config: TargetModelConfig | None = None
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -87,21 +94,29 @@ def _check_config(config: TrackerConfig) -> None:
     thermal_to_rgb8(np.zeros((1, 1), np.uint16), config.thermal_mode, config.thermal_range)
 
 
+def _wants_target_model(config: TrackerConfig, model: nn.Module) -> bool:
+    if config.target_model is not None:
+        return bool(config.target_model)
+    settings = (getattr(model, "config", None) or {}).get("tracker") or {}
+    return bool(settings.get("target_model", False))
+
+
 class RGBTTracker:
     """Single-object RGB-thermal tracker; `initialize` once, then `track` every frame."""
 
     def __init__(self, model: nn.Module, config: TrackerConfig | None = None):
-        self.config = config if config is not None else TrackerConfig()
+        config = config if config is not None else TrackerConfig()
+        geometry = model_geometry(model)  # sizes, factors, templates: the model protocol
+        self.config = replace(
+            config,
+            template_factor=geometry.template_factor if config.template_factor is None else config.template_factor,
+            search_factor=geometry.search_factor if config.search_factor is None else config.search_factor,
+        )
         _check_config(self.config)
-        missing = [name for name in _MODEL_ATTRIBUTES if not hasattr(model, name)]
-        if missing:
-            raise ValueError(f"model lacks the attribute(s) {missing}")
-        self.num_templates = int(model.num_templates)
-        if self.num_templates < 1:
-            raise ValueError(f"model.num_templates must be >= 1, got {model.num_templates}")
-        self.template_size = int(model.template_size)
-        self.search_size = int(model.search_size)
-        self.feat_size = int(model.feat_size)
+        self.num_templates = geometry.num_templates
+        self.template_size = geometry.template_size
+        self.search_size = geometry.search_size
+        self.feat_size = geometry.feat_size
         self._homography = (
             None if self.config.homography is None else check_homography(self.config.homography)
         )
@@ -109,11 +124,9 @@ class RGBTTracker:
         self._autocast = autocast_dtype(self.config.precision, self.config.half, self.device)
         self.model = model.to(self.device).eval()
         self.execution = execution_mode(self.config.compile, self.config.cuda_graph, self.device)
-        self._forward = accelerate(self.model, self.execution)
-        self._track_search = (
-            accelerate(self.model.track_search, self.execution) if hasattr(self.model, "track_search") else None
-        )
+        self._track_search = accelerate(self.model.track_search, self.execution)
         self._upload = Uploader(self.device)
+        self._use_target_model = _wants_target_model(self.config, model)
         self._window = torch.from_numpy(hann_window(self.feat_size)).to(
             self.device, torch.float32
         )[None, None]
@@ -126,6 +139,7 @@ class RGBTTracker:
             maxlen=self.num_templates
         )
         self._encoded_templates: torch.Tensor | None = None
+        self._matcher: InstanceMatcher | None = None
         self._age = 0
         self._frames_since_seen = 0
 
@@ -156,6 +170,8 @@ class RGBTTracker:
         self.reset()
         self._memory.append(template)
         self._box = box
+        if self._use_target_model:
+            self._fit_target_model(rgb, thermal, box)
 
     def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult:
         """Locate the target in the next frame pair."""
@@ -170,7 +186,11 @@ class RGBTTracker:
         with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
             output = self._run_model(search[0:1], search[1:2])
         score_map, size_map, offset_map = self._check_output(output)
-        boxes, score = decode_boxes(self._window * score_map, size_map, offset_map)
+        if self._matcher is None:
+            boxes, score = decode_boxes(self._window * score_map, size_map, offset_map)
+        else:  # instance-aware matching: the online target model fused with the score map
+            previous_wh = (self._box[2:] * resize_factor / search_size).tolist()
+            boxes, score = self._matcher.locate(output["search_features"], score_map, size_map, previous_wh)
         # Scaled in float32 before leaving torch, as the official code does.
         pred = np.array((boxes[0] * search_size / resize_factor).tolist(), dtype=np.float64)
         if not np.all(np.isfinite(pred)):
@@ -194,6 +214,21 @@ class RGBTTracker:
             "confidence below lost_threshold" if lost else "",
         )
 
+    def _fit_target_model(self, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray) -> None:
+        """Fit the online target model on this frame's search crop around the given box."""
+        search_rgb, resize_factor = crop_square(rgb, box, self.config.search_factor, self.search_size)
+        search_thermal, _ = crop_square(thermal, box, self.config.search_factor, self.search_size)
+        search = self._upload(np.stack([search_rgb, search_thermal]))
+        with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
+            output = self._run_model(search[0:1], search[1:2])
+        if "search_features" not in output:
+            raise RuntimeError("target_model needs a model whose output has 'search_features'")
+        _, size_map, _ = self._check_output(output)
+        groups = getattr(self.model, "SEARCH_FEATURE_GROUPS", None)
+        self._matcher = InstanceMatcher(self.config.target_model_config, groups)
+        target_wh = tuple((box[2:] * resize_factor / self.search_size).tolist())
+        self._matcher.fit(output["search_features"], size_map, target_wh)
+
     def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Check both frames and put the thermal one onto the RGB grid as 8-bit 3-channel."""
         rgb = to_rgb_uint8(rgb)
@@ -210,10 +245,7 @@ class RGBTTracker:
         return patches[0:1], patches[1:2]
 
     def _run_model(self, search_rgb: torch.Tensor, search_thermal: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Models that can encode templates apart (the compact model) do it once per template
-        memory, not once per frame."""
-        if self._track_search is None:
-            return self._forward(*self._templates(), search_rgb, search_thermal)
+        """Templates are encoded once per template memory, not once per frame (model protocol)."""
         if self._encoded_templates is None:
             self._encoded_templates = self.model.encode_templates(*self._templates())
         return self._track_search(self._encoded_templates, search_rgb, search_thermal)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..models.protocol import Geometry
 from .augment import Augment, Pair
 from .pairs import Jitter, draw_pair
 from .sources import FrameSource
@@ -21,7 +22,7 @@ class PairDataset(Dataset):
         self,
         sources: Sequence[FrameSource],
         length: int,
-        num_templates: int,
+        geometry: Geometry,
         max_gap: int,
         jitter: Jitter,
         augment: Augment | None,
@@ -33,7 +34,7 @@ class PairDataset(Dataset):
             raise ValueError("no training sequences")
         self.sources = list(sources)
         self.length = length
-        self.options = {"num_templates": num_templates, "max_gap": max_gap, "jitter": jitter, "augment": augment}
+        self.options = {"geometry": geometry, "max_gap": max_gap, "jitter": jitter, "augment": augment}
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch = 0
 

@@ -1,5 +1,6 @@
 """Training samples: template crops from earlier frames and a jittered search crop, made with
-the tracker's own crop and normalisation so training sees what inference sees."""
+the tracker's own crop and normalisation so training sees what inference sees. Crop sizes,
+factors and the template count are the model's (`models.protocol.Geometry`, from its config)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,13 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..models.protocol import Geometry
 from ..tracker.geometry import crop_square
 from ..tracker.preprocess import to_tensor
 from .augment import Augment, Pair, augment_pair
 from .sources import FrameSource
-
-TEMPLATE_FACTOR, TEMPLATE_SIZE = 2.0, 128
-SEARCH_FACTOR, SEARCH_SIZE = 4.0, 256
 
 
 @dataclass
@@ -67,14 +66,15 @@ def choose_frames(
 def sample_pair(
     source: FrameSource,
     rng: np.random.Generator,
-    num_templates: int = 1,
+    geometry: Geometry,
     max_gap: int = 20,
     jitter: Jitter | None = None,
     augment: Augment | None = None,
 ) -> Pair | None:
-    """Template crops from frames before the search frame and a jittered search crop, then
-    the augmentation if one is given; None when the source has no usable frame."""
-    chosen = choose_frames(source.boxes, rng, num_templates, max_gap)
+    """`geometry.num_templates` template crops from frames before the search frame and a
+    jittered search crop, at the model's sizes and factors, then the augmentation if one is
+    given; None when the source has no usable frame."""
+    chosen = choose_frames(source.boxes, rng, geometry.num_templates, max_gap)
     if chosen is None:
         return None
     template_indices, search_index = chosen
@@ -83,19 +83,19 @@ def sample_pair(
     for index in template_indices.tolist():
         rgb, thermal = frames[index]
         box = source.boxes[index]
-        templates_rgb.append(crop_square(rgb, box, TEMPLATE_FACTOR, TEMPLATE_SIZE)[0])
-        templates_x.append(crop_square(thermal, box, TEMPLATE_FACTOR, TEMPLATE_SIZE)[0])
+        templates_rgb.append(crop_square(rgb, box, geometry.template_factor, geometry.template_size)[0])
+        templates_x.append(crop_square(thermal, box, geometry.template_factor, geometry.template_size)[0])
     rgb, thermal = frames[search_index]
     target = source.boxes[search_index]
     centre_box = jitter_box(target, rng, jitter or Jitter())
-    search_rgb, factor = crop_square(rgb, centre_box, SEARCH_FACTOR, SEARCH_SIZE)
-    search_x, _ = crop_square(thermal, centre_box, SEARCH_FACTOR, SEARCH_SIZE)
+    search_rgb, factor = crop_square(rgb, centre_box, geometry.search_factor, geometry.search_size)
+    search_x, _ = crop_square(thermal, centre_box, geometry.search_factor, geometry.search_size)
     pair = Pair(
         np.stack(templates_rgb),
         np.stack(templates_x),
         search_rgb,
         search_x,
-        box_in_crop(target, centre_box, factor, SEARCH_SIZE),
+        box_in_crop(target, centre_box, factor, geometry.search_size),
     )
     return pair if augment is None else augment_pair(pair, rng, augment)
 

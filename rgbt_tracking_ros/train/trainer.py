@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..models.checkpoints import load_state_dict_checked, save_checkpoint
+from ..models.protocol import model_geometry
 from ..models.registry import build_from_config, load_model_config
 from . import distributed
 from .dataset import PairDataset
@@ -203,7 +204,7 @@ def _prepare(job: TrainJob, context: distributed.Context) -> Session:
     dataset = PairDataset(
         [source for spec in data for source in sources_from_spec(spec)],
         steps_per_epoch * recipe.batch_size,
-        model.num_templates,
+        model_geometry(model),
         recipe.max_gap,
         recipe.jitter,
         recipe.augment,
@@ -253,7 +254,7 @@ def _train_epoch(
     tick = time.perf_counter()
     for batch in loader:
         set_learning_rates(optimizer, recipe.lr_factor(session.step, epoch))
-        inputs = to_model_inputs(batch, session.model.num_templates, context.device)
+        inputs = to_model_inputs(batch, model_geometry(session.model).num_templates, context.device)
         parts = train_step(session.network, optimizer, inputs, parameters, recipe.grad_clip, session.precision)
         parts = distributed.mean_over_processes(parts, context)
         session.step += 1

@@ -1,0 +1,326 @@
+"""An online discriminative target model: a small linear filter on the frozen backbone's
+features, fitted on the first frame by regularised least squares and refreshed on confident
+frames (the DiMP / ATOM family's idea, without their learned optimiser).
+
+The learned score map of a model trained only on synthetic one-object scenes answers "where
+is a salient object near the template's place", not "where is *this* object"; on real scenes
+it peaks on street lights, signs or the person walking beside the target. This module learns,
+per sequence, a filter with the target's extent that answers 1 on the target and 0 at every
+other place of the search region: the look-alikes beside the target and the background are
+the negatives it is trained against, so it prefers this instance over similar ones.
+
+The filter has the target's size (in feature cells), so the background around the target
+does not enter it (a whole-region correlation filter would lock onto a static background).
+Features are projected to a few principal directions of the first frame's features; the
+normal equations are solved with conjugate gradients (warm-started on every refresh), over a
+small memory of weighted training frames.
+
+No ROS, no model: (C, H, W) feature tensors in, an (H, W) response out. Grid coordinates are
+feature cells: cell (i, j) covers the search crop's pixels around ((j + 0.5) * stride,
+(i + 0.5) * stride).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class TargetModelConfig:
+    """Settings of the target model and of how the tracker uses it (see
+    docs/model-card-compact_rgbt.md for what they were checked on)."""
+
+    dimensions: int = 32  # principal feature directions the filter works on
+    sigma_factor: float = 0.125  # label's Gaussian sigma, as a fraction of sqrt(target area)
+    regularisation: float = 0.05  # ridge lambda, relative to the features' energy
+    fit_iterations: int = 30  # conjugate-gradient steps at initialisation
+    update_iterations: int = 4  # steps per refresh
+    update_interval: int = 5  # refresh on every n-th confident frame
+    memory: int = 6  # training frames kept (the first one always)
+    learning_rate: float = 0.1  # weight of a new training frame against the older ones
+    update_threshold: float = 0.5  # response, relative to the first frame's, of a confident frame
+    weight: float = 0.7  # weight of the filter's response against the learned score map
+    size_rate: float = 0.15  # how far a confident frame moves the size toward the calibrated head's
+    max_size_change: float = 0.05  # at most this relative size change per frame
+
+
+def _hann(size: int) -> torch.Tensor:
+    k = torch.arange(1, size + 1, dtype=torch.float64)
+    return (0.5 * (1.0 - torch.cos(2.0 * math.pi * k / (size + 1)))).float()
+
+
+def _odd(value: float, limit: int) -> int:
+    size = max(1, int(round(value)))
+    size = size if size % 2 else size + 1
+    return min(size, limit if limit % 2 else limit - 1)
+
+
+class DiscriminativeTargetModel:
+    """A (D, kh, kw) linear filter on projected (C, H, W) features, by ridge regression.
+
+    `fit` on the first frame (features, the target's centre and size in cells); `respond` on
+    each new frame's features (a map about 1 at the target and near 0 elsewhere); `update`
+    with a confident frame's features and where the target was found in them.
+    """
+
+    def __init__(self, config: TargetModelConfig | None = None):
+        self.config = config if config is not None else TargetModelConfig()
+        self.filter: torch.Tensor | None = None  # (1, D, kh, kw)
+        self.reference_peak = 1.0  # the fitted filter's response peak on the first frame
+        self._projection: torch.Tensor | None = None  # (D, C)
+        self._scales: torch.Tensor | None = None  # (C,)
+        self._samples: list[tuple[torch.Tensor, torch.Tensor]] = []  # (features (D,H,W), label (H,W))
+        self._weights: list[float] = []
+        self._spectra: list[torch.Tensor] = []
+        self._filter_spectrum: torch.Tensor | None = None
+        self._regulariser = 0.0
+        self._sigma = 1.0
+
+    @property
+    def fitted(self) -> bool:
+        return self.filter is not None
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """(C, H, W) -> (D, H, W) normalised principal components."""
+        if features.ndim != 3:
+            raise ValueError(f"features must be (C, H, W), got shape {tuple(features.shape)}")
+        channels, height, width = features.shape
+        flat = features.float().reshape(channels, -1) * self._scales[:, None]
+        return (self._projection @ flat).reshape(-1, height, width)
+
+    def _label(self, height: int, width: int, centre: tuple[float, float]) -> torch.Tensor:
+        rows = torch.arange(height, dtype=torch.float32) - centre[0]
+        cols = torch.arange(width, dtype=torch.float32) - centre[1]
+        return torch.exp(-0.5 * (rows[:, None] ** 2 + cols[None, :] ** 2) / self._sigma**2)
+
+    # The filter's correlation with the features, A f, and its adjoint, A^T r, are computed
+    # with FFTs over a grid padded by the filter size, so nothing wraps around: the same
+    # numbers as a zero-padded "same" convolution, at a fraction of its CPU time.
+    def _padded(self, height: int, width: int) -> tuple[int, int]:
+        kh, kw = self.filter.shape[-2:]
+        return height + kh, width + kw
+
+    def _spectrum(self, x: torch.Tensor) -> torch.Tensor:
+        """rfft2 of (..., H, W) maps zero-padded to the padded grid."""
+        return torch.fft.rfft2(x, s=self._padded(*x.shape[-2:]))
+
+    def _kernel(self, filt: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Conjugate spectrum of a (1, D, kh, kw) filter centred on the padded grid's origin."""
+        kh, kw = filt.shape[-2:]
+        kernel = torch.zeros(filt.shape[1], *self._padded(height, width))
+        kernel[:, :kh, :kw] = filt[0]
+        return torch.conj(torch.fft.rfft2(torch.roll(kernel, (-(kh // 2), -(kw // 2)), dims=(1, 2))))
+
+    def _apply(self, spectrum: torch.Tensor, kernel: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """out[i, j] = sum_{d,u,v} x_d[i + u - kh//2, j + v - kw//2] f_d[u, v]: (H, W), with
+        `kernel` = `_kernel(f)`."""
+        return torch.fft.irfft2((spectrum * kernel).sum(0), s=self._padded(height, width))[:height, :width]
+
+    def _apply_transposed(self, spectrum: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """grad_f of sum_ij r_ij (A f)_ij: (1, D, kh, kw)."""
+        kh, kw = self.filter.shape[-2:]
+        padded = self._padded(*residual.shape)
+        lags = torch.fft.irfft2(spectrum * torch.conj(self._spectrum(residual)), s=padded)
+        lags = torch.roll(lags, (kh // 2, kw // 2), dims=(1, 2))
+        return lags[None, :, :kh, :kw]
+
+    def _normal(self, filt: torch.Tensor) -> torch.Tensor:
+        """(sum_s w_s A_s^T A_s + lambda) filt."""
+        out = self._regulariser * filt
+        height, width = self._samples[0][0].shape[-2:]
+        kernel = self._kernel(filt, height, width)
+        for weight, spectrum in zip(self._weights, self._spectra):
+            out = out + weight * self._apply_transposed(spectrum, self._apply(spectrum, kernel, height, width))
+        return out
+
+    def _solve(self, iterations: int) -> None:
+        """Conjugate gradients on the normal equations, from the current filter."""
+        self._spectra = [self._spectrum(x) for x, _ in self._samples]
+        rhs = torch.zeros_like(self.filter)
+        for (_, label), weight, spectrum in zip(self._samples, self._weights, self._spectra):
+            rhs = rhs + weight * self._apply_transposed(spectrum, label)
+        residual = rhs - self._normal(self.filter)
+        direction = residual.clone()
+        norm = float((residual * residual).sum())
+        for _ in range(iterations):
+            if norm <= 1e-12:
+                break
+            product = self._normal(direction)
+            curvature = float((direction * product).sum())
+            if curvature <= 0:
+                break
+            step = norm / curvature
+            self.filter = self.filter + step * direction
+            residual = residual - step * product
+            new_norm = float((residual * residual).sum())
+            direction = residual + (new_norm / norm) * direction
+            norm = new_norm
+        self._filter_spectrum = self._kernel(self.filter, *self._samples[0][0].shape[-2:])
+
+    def fit(
+        self,
+        features: torch.Tensor,
+        centre: tuple[float, float],
+        target_size: tuple[float, float],
+        groups: tuple[int, ...] | None = None,
+    ) -> None:
+        """Fit on one frame: (C, H, W) features, the target's centre (row, col) and size
+        (height, width) in cells. `groups`: channel counts of feature groups of different
+        magnitude (for example stride-8 and stride-16 features), each scaled to unit RMS
+        first so that none dominates; None: one group."""
+        features = features.float()
+        channels, height, width = features.shape
+        groups = groups or (channels,)
+        if sum(groups) != channels:
+            raise ValueError(f"groups {groups} do not add up to the {channels} channels")
+        scales = []
+        for part in torch.split(features, list(groups)):
+            rms = float(part.pow(2).mean().sqrt())
+            scales.append(torch.full((part.shape[0],), 1.0 / max(rms, 1e-6)))
+        self._scales = torch.cat(scales)
+        flat = features.reshape(channels, -1) * self._scales[:, None]
+        dimensions = min(self.config.dimensions, channels)
+        _, vectors = torch.linalg.eigh(flat @ flat.T / flat.shape[1])
+        projection = vectors[:, -dimensions:].flip(1).T.contiguous()
+        # eigh's signs are arbitrary: fix them so that the fit is reproducible everywhere.
+        signs = torch.sign(projection[torch.arange(dimensions), projection.abs().argmax(1)])
+        self._projection = projection * signs[:, None]
+        # Unit feature energy per position on average, so that the regulariser means the same
+        # for every sequence.
+        energy = float(self.project(features).pow(2).sum(0).mean().sqrt())
+        self._projection = self._projection / max(energy, 1e-6)
+        x = self.project(features)
+        self._sigma = max(self.config.sigma_factor * math.sqrt(target_size[0] * target_size[1]), 0.5)
+        kh, kw = _odd(target_size[0], height), _odd(target_size[1], width)
+        self.filter = torch.zeros(1, x.shape[0], kh, kw)
+        # A filter cell sees about one unit of feature energy per image position.
+        self._regulariser = self.config.regularisation * height * width / x.shape[0]
+        self._samples = [(x, self._label(height, width, centre))]
+        self._weights = [1.0]
+        self._solve(self.config.fit_iterations)
+        self.reference_peak = float(self.respond(features).max())
+
+    def respond(self, features: torch.Tensor) -> torch.Tensor:
+        """(H, W) response of the filter on new (C, H, W) features."""
+        if not self.fitted:
+            raise RuntimeError("respond() called before fit()")
+        x = self.project(features)
+        return self._apply(self._spectrum(x), self._filter_spectrum, *x.shape[-2:])
+
+    def update(self, features: torch.Tensor, centre: tuple[float, float], rate: float | None = None) -> None:
+        """Refresh with a frame's (C, H, W) features and where the target is in them (row,
+        col cells): the frame joins the memory with weight `rate` (the older frames' weights
+        shrink by 1 - rate; beyond `memory` frames the lightest one after the first goes) and
+        the filter takes a few more solver steps."""
+        if not self.fitted:
+            raise RuntimeError("update() called before fit()")
+        rate = self.config.learning_rate if rate is None else rate
+        x = self.project(features)
+        self._weights = [weight * (1.0 - rate) for weight in self._weights]
+        self._samples.append((x, self._label(x.shape[1], x.shape[2], centre)))
+        self._weights.append(rate)
+        if len(self._samples) > max(self.config.memory, 2):
+            drop = 1 + min(range(len(self._weights) - 1), key=lambda i: self._weights[1 + i])
+            del self._samples[drop], self._weights[drop]
+        total = sum(self._weights)
+        self._weights = [weight / total for weight in self._weights]
+        self._solve(self.config.update_iterations)
+
+
+def refine_peak(response: torch.Tensor) -> tuple[float, float, float]:
+    """The (row, col) of an (H, W) map's maximum with a parabola fitted through its
+    neighbours along each axis (sub-cell precision), and the maximum's value."""
+    height, width = response.shape
+    index = int(torch.argmax(response))
+    row, col = divmod(index, width)
+    peak = float(response[row, col])
+
+    def offset(before: float, after: float) -> float:
+        curvature = before - 2.0 * peak + after
+        if curvature >= 0:
+            return 0.0
+        return max(-0.5, min(0.5, 0.5 * (before - after) / curvature))
+
+    d_row = offset(float(response[row - 1, col]), float(response[(row + 1) % height, col])) if 0 < row < height - 1 else 0.0
+    d_col = offset(float(response[row, col - 1]), float(response[row, (col + 1) % width])) if 0 < col < width - 1 else 0.0
+    return row + d_row, col + d_col, peak
+
+
+class InstanceMatcher:
+    """The tracker's side of the target model: fits it on the first frame's search crop,
+    fuses its response with the learned score map, estimates the box size, and refreshes it
+    on confident frames.
+
+    `locate` has `decode_boxes`' contract: normalised (cx, cy, w, h) boxes (1, 4) in the search
+    crop and the score (1,), so the tracker swaps one call for the other.
+
+    Box size: the learned size map over-estimates (about 1.8x the target's area on real
+    scenes), so it is calibrated on the first frame (ratio of the true size to the head's size
+    at the target) and only moves the size by a bounded step on confident frames.
+    """
+
+    def __init__(self, config: TargetModelConfig | None = None, groups: tuple[int, ...] | None = None):
+        self.config = config if config is not None else TargetModelConfig()
+        self.groups = groups
+        self.filter = DiscriminativeTargetModel(self.config)
+        self._confident_frames = 0
+        self._calibration = torch.ones(2)
+        self.last_response_peak = 0.0
+
+    @staticmethod
+    def _sample(maps: torch.Tensor, cx: float, cy: float) -> torch.Tensor:
+        """Bilinear sample of (1, C, h, w) maps at normalised (cx, cy) -> (C,)."""
+        grid = torch.tensor([[[[2.0 * cx - 1.0, 2.0 * cy - 1.0]]]], dtype=maps.dtype, device=maps.device)
+        return F.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0, 0]
+
+    def fit(self, features: torch.Tensor, size_map: torch.Tensor, target_wh: tuple[float, float]) -> None:
+        """First frame: `features` (1, C, H, W) of a search crop centred on the target,
+        `size_map` (1, 2, h, w) of the head on it, target_wh the target's normalised size."""
+        features = features[0].detach().float().cpu()
+        _, height, width = features.shape
+        centre = (0.5 * height - 0.5, 0.5 * width - 0.5)
+        size = (target_wh[1] * height, target_wh[0] * width)
+        self.filter.fit(features, centre, size, self.groups)
+        head = self._sample(size_map.float().cpu(), 0.5, 0.5)
+        true = torch.tensor(target_wh, dtype=torch.float32)
+        self._calibration = (true / head.clamp_min(1e-4)).clamp(0.3, 3.0)
+
+    def locate(
+        self,
+        features: torch.Tensor,
+        score_map: torch.Tensor,
+        size_map: torch.Tensor,
+        previous_wh: tuple[float, float],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A frame: features (1, C, H, W), the head's score and size maps, and the previous
+        box's normalised size -> boxes (1, 4) normalised (cx, cy, w, h), score (1,)."""
+        config = self.config
+        features = features[0].detach().float().cpu()
+        _, height, width = features.shape
+        response = self.filter.respond(features)
+        learned = F.interpolate(
+            score_map.float().cpu(), size=(height, width), mode="bilinear", align_corners=False
+        )[0, 0]
+        window = _hann(height)[:, None] * _hann(width)[None, :]
+        fused = (config.weight * response.clamp(0.0, 1.0) + (1.0 - config.weight) * learned) * window
+        row, col, score = refine_peak(fused)
+        cx, cy = (col + 0.5) / width, (row + 0.5) / height
+        peak = float(response[min(max(round(row), 0), height - 1), min(max(round(col), 0), width - 1)])
+        self.last_response_peak = peak
+        previous = torch.tensor(previous_wh, dtype=torch.float32)
+        confident = peak >= config.update_threshold * self.filter.reference_peak
+        if confident:
+            head = self._sample(size_map.float().cpu(), cx, cy) * self._calibration
+            step = (head / previous).clamp_min(1e-6).pow(config.size_rate)
+            step = step.clamp(1.0 - config.max_size_change, 1.0 + config.max_size_change)
+            size = previous * step
+            self._confident_frames += 1
+            if self._confident_frames % max(config.update_interval, 1) == 0:
+                self.filter.update(features, (row, col))
+        else:
+            size = previous
+        boxes = torch.tensor([[cx, cy, float(size[0]), float(size[1])]], dtype=torch.float32)
+        return boxes, torch.tensor([score], dtype=torch.float32)
