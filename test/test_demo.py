@@ -50,7 +50,7 @@ def test_the_node_tracks_a_replayed_recording(ros_domain, tmp_path, capsys):
     out = tmp_path / "demo"
     # A 10 Hz camera, so the node keeps up on a shared 2-core machine (at 30 Hz it answers
     # the newest pair and skips the rest, as on a robot).
-    assert main(["demo", "--frames", "45", "--fps", "10", "--out", str(out)]) == 0
+    assert main(["demo", "--source", "synthetic", "--frames", "45", "--fps", "10", "--out", str(out)]) == 0
     summary = json.loads((out / "scores.json").read_text())
     answered = summary["answered"]
     assert answered["expected"] == 45

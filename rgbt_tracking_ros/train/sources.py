@@ -3,14 +3,17 @@ sequences rendered on first use. Every source gives RGB and thermal as (H, W, 3)
 one pixel grid, so one box crops both modalities.
 
 Data specs on the command line: `lasher:/path/to/LasHeR/trainingset` (any reader of
-eval/datasets.py: gtot, rgbt210, rgbt234, lasher, vtuav, otb) and `synthetic:0-199` or
-`synthetic:0-199:48` (seeds, optionally frames per sequence).
+eval/datasets.py: gtot, rgbt210, rgbt234, lasher, vtuav, otb), `synthetic:0-199` or
+`synthetic:0-199:48` (seeds, optionally frames per sequence), and `real:data/real_train`: the
+sequences `rgbt-track data build` composed from real imagery (train/real.py), read from disk
+like LasHeR; their out-of-view frames (0 0 0 0 rows) are never sampled.
 """
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
 from functools import cached_property
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -94,6 +97,18 @@ class BenchmarkSource:
         return _aligned(self.sequence.rgb(index), self.sequence.thermal(index))
 
 
+def real_sources(folder: str) -> list[FrameSource]:
+    """The sequences `rgbt-track data build` wrote into a folder (each real_<seed>/ has a meta.json)."""
+    sequences = read_dataset("lasher", folder)
+    built = [sequence for sequence in sequences if (Path(folder) / sequence.name / "meta.json").is_file()]
+    if not built:
+        raise ValueError(f"{folder}: no sequence built by `rgbt-track data build` (no real_<seed>/meta.json)")
+    sources = [BenchmarkSource(sequence) for sequence in built]
+    absent = sum(int((~(np.nan_to_num(s.boxes[:, 2:]) > 0).all(axis=1)).sum()) for s in sources)
+    logger.info("real:%s: %d sequences, %d out-of-view frames skipped", folder, len(sources), absent)
+    return sources
+
+
 def sources_from_spec(spec: str) -> list[FrameSource]:
     """The sequences of one `--data` spec (see the module docstring)."""
     kind, separator, argument = spec.partition(":")
@@ -105,8 +120,12 @@ def sources_from_spec(spec: str) -> list[FrameSource]:
             return [SyntheticSource(seed, int(frames or SYNTHETIC_FRAMES)) for seed in seed_range(seeds)]
         except ValueError as error:
             raise ValueError(f"data spec {spec!r}: expected synthetic:FIRST-LAST[:FRAMES] ({error})") from error
+    if kind == "real":
+        return real_sources(argument)
     if kind not in READERS:
-        raise ValueError(f"data spec {spec!r}: unknown kind {kind!r}; choose synthetic or one of {', '.join(READERS)}")
+        raise ValueError(
+            f"data spec {spec!r}: unknown kind {kind!r}; choose synthetic, real or one of {', '.join(READERS)}"
+        )
     sources = [BenchmarkSource(sequence) for sequence in read_dataset(kind, argument)]
     logger.info("%s: %d sequences", spec, len(sources))
     return sources

@@ -102,9 +102,13 @@ def save_trainable_only(path: Path, model: nn.Module, metadata: dict) -> None:
 
 def initialise(model: nn.Module, path: str | os.PathLike) -> None:
     """Weights before training: a full checkpoint of this model (ours, official or bare) loads
-    strictly; anything else is taken as a backbone initialisation file (OSTrack, DropTrack)."""
+    strictly, except for the weights the model takes from an installed package (so the shipped
+    `compact_rgbt.pt`, which holds only the trained tensors, fine-tunes with `--init`); anything
+    else is taken as a backbone initialisation file (OSTrack, DropTrack)."""
+    prefixes = tuple(getattr(model, "packaged_prefixes", ()))
     try:
-        load_state_dict_checked(model, read_checkpoint(path), strict=True)
+        load_state_dict_checked(model, read_checkpoint(path), strict=True,
+                                allow_missing=(lambda key: key.startswith(prefixes)) if prefixes else None)
         logger.info("initialised every weight from %s", path)
     except CheckpointMismatchError:
         init_from_backbone_file(model, path)

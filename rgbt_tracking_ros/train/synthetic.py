@@ -408,12 +408,17 @@ class _Scene:
 def _make_scene(plan: _Plan, rng: np.random.Generator, zoom: float) -> _Scene:
     """Thermal counts from structure, not brightness alone: one colour channel (materials differ
     in the infrared), another image's smoothed luminance (shade, moisture), edges and a ramp."""
-    image = load_image(plan.background)
+    return scene_from_images(load_image(plan.background), load_image(plan.heat_image), rng, zoom)
+
+
+def scene_from_images(image: np.ndarray, heat_image: np.ndarray, rng: np.random.Generator, zoom: float) -> _Scene:
+    """The scene of an RGB uint8 photograph at `zoom`, its thermal image shaped also by another
+    photograph's smoothed luminance (see _make_scene)."""
     size = (max(2, round(image.shape[1] * zoom)), max(2, round(image.shape[0] * zoom)))
     rgb = cv2.resize(image, size, interpolation=cv2.INTER_AREA if zoom < 1 else cv2.INTER_CUBIC)
     rgb = rgb.astype(np.float32) / 255
     channel = cv2.GaussianBlur(rgb[..., int(rng.integers(3))], (0, 0), 1.5)
-    other = cv2.cvtColor(load_image(plan.heat_image), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+    other = cv2.cvtColor(heat_image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
     other = cv2.GaussianBlur(cv2.resize(other, size, interpolation=cv2.INTER_AREA), (0, 0), 8)
     edges = cv2.GaussianBlur(np.hypot(cv2.Sobel(channel, -1, 1, 0), cv2.Sobel(channel, -1, 0, 1)), (0, 0), 2)
     ramp = np.linspace(-0.5, 0.5, size[1], dtype=np.float32)[:, None]
