@@ -12,7 +12,7 @@ ROS_INPUTS := CMakeLists.txt package.xml requirements/ros-jazzy.txt \
 	scripts/setup_ros.sh scripts/fix_rosidl_py_exports.py \
 	$(wildcard msg/*.msg srv/*.srv launch/* config/*.* config/*/*.*)
 
-.PHONY: setup test test-core ros ros-clean demo info clean
+.PHONY: setup lint test test-core ros ros-clean demo info clean
 
 $(STAMP): setup.py constraints-cpu.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,12 @@ ros: $(ROS_STAMP)
 # The whole suite, the DDS tests of the interfaces included (they fail, not skip, here).
 # TESTS selects files, e.g. `make test TESTS=test/test_interfaces.py`.
 TESTS ?= test
-test: ros
+test: ros lint
 	. ./$(ROS_ENV) && RGBT_REQUIRE_ROS=1 $(PY) -m pytest -q $(TESTS)
+
+# Lint (ruff; rules in pyproject.toml): part of `make test`.
+lint: setup
+	$(PY) -m ruff check .
 
 # The suite without building ROS (the DDS tests skip).
 test-core: setup

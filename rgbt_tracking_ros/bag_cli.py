@@ -9,8 +9,8 @@ from pathlib import Path
 from .defaults import DEFAULT_MODEL
 from .eval.datasets import READERS, Sequence, read_dataset
 from .eval.metrics import PROTOCOLS
-from .runtime.parameters import SPECS_BY_NAME, TIME_OFFSET_CHOICES
 from .evaluate_cli import add_policy_argument
+from .runtime.parameters import SPECS_BY_NAME, TIME_OFFSET_CHOICES
 
 
 def _percent(value: float | None) -> float | None:

@@ -10,7 +10,6 @@ import sys
 
 from . import __version__
 
-
 # Subcommand -> (module under rgbt_tracking_ros, its function adding the subcommand's parser,
 # the one-line help `rgbt-track --help` lists). Only the module of the command being run is
 # imported, so `rgbt-track --help` imports none of them and the commands that need no model

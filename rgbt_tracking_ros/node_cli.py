@@ -11,7 +11,6 @@ import argparse
 import importlib.util
 import shlex
 
-from .runtime.parameters import SPECS
 from .launch_support import (
     DEFAULT_NODE_NAME,
     LOG_LEVELS,
@@ -21,6 +20,7 @@ from .launch_support import (
     parse_assignment,
     parse_remappings,
 )
+from .runtime.parameters import SPECS
 
 ROS_MISSING = (
     "rclpy cannot be imported, and the node needs ROS 2. In this checkout: run `make ros` "

@@ -8,12 +8,12 @@ import os
 import cv2
 import numpy as np
 import pytest
+from ros_availability import require_ros
 
 from rgbt_tracking_ros.bags.messages import TRACKED_OBJECT, header, typestore
 from rgbt_tracking_ros.bags.score import read_outputs
 from rgbt_tracking_ros.bags.write import write_recording
 from rgbt_tracking_ros.cli import main
-from ros_availability import require_ros
 
 
 def _tracked(stamp: int, box: list[float], state: int) -> bytes:

@@ -132,8 +132,8 @@ def _legend(axes) -> list[str]:
 
 
 def test_plots_as_the_field_draws_them(lasher: Path) -> None:
-    from rgbt_tracking_ros.eval.results import read_results
     from rgbt_tracking_ros.eval.datasets import read_dataset
+    from rgbt_tracking_ros.eval.results import read_results
 
     truths = {s.name: s.truths() for s in read_dataset("lasher", lasher / "gt", frames=False)}
     results = {name: score_results(read_results(lasher / "raw" / name / "LasHeR", list(truths)), truths, "lasher")

@@ -175,7 +175,6 @@ if __name__ == "__main__":
 import pytest  # noqa: E402
 from ros_availability import require_ros  # noqa: E402
 
-
 require_ros(module_level=True)
 
 # lark (used by rosidl's parser) imports deprecated modules on Python 3.11.

@@ -15,12 +15,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from ros_availability import require_ros
 import torch
+from ros_availability import require_ros
 
 from rgbt_tracking_ros.ros import diagnostics, messages
 from rgbt_tracking_ros.ros.device import DeviceError, resolve_device
-from rgbt_tracking_ros.runtime.mailbox import LatestSlot
 from rgbt_tracking_ros.ros.pairing import (
     MessageFiltersPairing,
     OwnPairing,
@@ -36,6 +35,7 @@ from rgbt_tracking_ros.ros.parameters import (
     parse_parameters,
 )
 from rgbt_tracking_ros.runtime.core import TrackingRuntime
+from rgbt_tracking_ros.runtime.mailbox import LatestSlot
 from rgbt_tracking_ros.runtime.session import Frames, State
 
 pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")

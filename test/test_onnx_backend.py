@@ -12,8 +12,7 @@ from torch import nn
 
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.models.protocol import Geometry
-from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
-from rgbt_tracking_ros.tracker import onnx_backend
+from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig, onnx_backend
 from rgbt_tracking_ros.tracker.onnx_backend import OnnxBackend, OnnxBackendError
 from rgbt_tracking_ros.train.synthetic import make_sequence
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_selective_scan import OPTIONS, make_inputs, scan_args
 
 from rgbt_tracking_ros.models import selective_scan as ss
-from test_selective_scan import OPTIONS, make_inputs, scan_args
 
 HALF_TOLERANCES = {torch.bfloat16: 2.0**-7, torch.float16: 2.0**-10}
 

@@ -14,6 +14,7 @@ import torch
 from test_tracker_runtime import FakeModel, _frames
 from torch import nn
 
+from rgbt_tracking_ros.models.protocol import Geometry
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig, TrackState
 from rgbt_tracking_ros.tracker.target_state import (
     StatePolicy,
@@ -21,7 +22,6 @@ from rgbt_tracking_ros.tracker.target_state import (
     bounded_size,
     tile_boxes,
 )
-from rgbt_tracking_ros.models.protocol import Geometry
 from rgbt_tracking_ros.tracker.tracker import state_policy
 
 HEIGHT, WIDTH = 240, 320

@@ -24,10 +24,10 @@ from rgbt_tracking_ros.models.checkpoints import read_checkpoint
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.models.protocol import Geometry
 from rgbt_tracking_ros.models.registry import load_model_config
+from rgbt_tracking_ros.tracker import align_thermal, thermal_to_rgb8
 from rgbt_tracking_ros.train.augment import Augment, Pair, augment_pair
 from rgbt_tracking_ros.train.dataset import PairDataset
 from rgbt_tracking_ros.train.optim import make_optimizer, set_learning_rates
-from rgbt_tracking_ros.tracker import align_thermal, thermal_to_rgb8
 from rgbt_tracking_ros.train.pairs import Jitter, choose_frames, draw_pair, sample_pair, stack_pairs, to_model_inputs
 from rgbt_tracking_ros.train.recipe import Recipe
 from rgbt_tracking_ros.train.sources import FrameSource, sources_from_spec

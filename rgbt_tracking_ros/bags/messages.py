@@ -52,7 +52,7 @@ def _tracked_object_definition() -> str:
 @lru_cache(maxsize=1)
 def typestore() -> Any:
     """ROS 2 Jazzy types (wire-identical to Humble and Kilted for these) plus TrackedObject."""
-    from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
     store = get_typestore(Stores.ROS2_JAZZY)
     store.register(get_types_from_msg(_tracked_object_definition(), TRACKED_OBJECT))

@@ -91,7 +91,6 @@ def _model_rows(rows: list[dict], device: torch.device, name: str, args: argpars
             if "agreement" in args.what and trained and fast:
                 _measure(rows, {"kind": "agreement", **base},
                          lambda: cases.box_agreement(model, device, precision, execution, sequence))
-    del model
     if device.type == "cuda":
         torch.cuda.empty_cache()
 

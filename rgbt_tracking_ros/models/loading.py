@@ -11,7 +11,14 @@ from torch import nn
 
 from .checkpoints import CheckpointError, CheckpointMismatchError, load_state_dict_checked, read_checkpoint
 from .protocol import DEFAULT_STRIDE
-from .registry import ARCHITECTURES, available_models, build_from_config, build_model, config_geometry, load_model_config
+from .registry import (
+    ARCHITECTURES,
+    available_models,
+    build_from_config,
+    build_model,
+    config_geometry,
+    load_model_config,
+)
 
 logger = logging.getLogger(__name__)
 

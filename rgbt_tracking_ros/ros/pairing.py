@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
 from rgbt_tracking_ros.ros.conversions import (
     ImageConversionError,
     compressed_to_numpy,

@@ -16,7 +16,7 @@ When a change takes effect (``ParamSpec.when``):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 

@@ -33,14 +33,14 @@ from rgbt_tracking_ros.tracker.geometry import (
     validate_box,
 )
 from rgbt_tracking_ros.tracker.onnx_backend import select_backend
-from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
-from rgbt_tracking_ros.tracker.target_model import InstanceMatcher, TargetModelConfig
-from rgbt_tracking_ros.tracker.target_state import POLICIES, StatePolicy, TargetState, tile_boxes
 from rgbt_tracking_ros.tracker.preprocess import (
     check_homography,
     thermal_to_rgb8,
     to_rgb_uint8,
 )
+from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
+from rgbt_tracking_ros.tracker.target_model import InstanceMatcher, TargetModelConfig
+from rgbt_tracking_ros.tracker.target_state import POLICIES, StatePolicy, TargetState, tile_boxes
 from rgbt_tracking_ros.tracker.thermal_crop import ThermalFrame, crop_thermal
 
 CLIP_MARGIN = 10
