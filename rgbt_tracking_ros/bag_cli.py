@@ -4,30 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
+from .command_options import add_policy_argument
 from .defaults import DEFAULT_MODEL
-from .eval.datasets import READERS, Sequence, read_dataset
+from .eval.datasets import READERS, read_sequence
 from .eval.metrics import PROTOCOLS
-from .evaluate_cli import add_policy_argument
 from .runtime.parameters import SPECS_BY_NAME, TIME_OFFSET_CHOICES
 
 
 def _percent(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 2)
-
-
-def read_sequence(folder: str, dataset: str) -> Sequence:
-    """One sequence folder of a dataset layout (its parent is read as the dataset root)."""
-    path = Path(folder).resolve()
-    if not path.is_dir():
-        raise FileNotFoundError(f"no sequence folder {folder}")
-    if dataset == "otb":
-        return read_dataset("otb", path)[0]
-    for sequence in read_dataset(dataset, path.parent):
-        if sequence.name == path.name:
-            return sequence
-    raise ValueError(f"{folder} is not a {dataset} sequence of {path.parent}")
 
 
 def from_sequence(args: argparse.Namespace) -> int:

@@ -23,18 +23,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .bag_cli import read_sequence
 from .bags.evaluate import Topics, evaluate_bag, score_tracked, valid_box
 from .bags.messages import COMPRESSED_IMAGE, TRACKED_OBJECT, decode_image, header_stamp
 from .bags.read import ImagePairs, image_topic, open_bag, read_ground_truth
 from .bags.score import read_outputs, score_recording
 from .bags.write import BagOptions, write_recording, write_sequence_bag
+from .command_options import ROS_MISSING
 from .defaults import DEFAULT_MODEL
-from .eval.datasets import READERS
+from .eval.datasets import READERS, read_sequence
 from .eval.metrics import Scores
 from .eval.plots import plot_scores
 from .eval.runner import make_tracker
-from .node_cli import ROS_MISSING
 from .sync import PairingConfig
 from .visualize import annotate
 

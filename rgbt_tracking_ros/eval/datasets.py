@@ -234,3 +234,16 @@ def read_dataset(name: str, root: str | os.PathLike, frames: bool = True) -> lis
     if not Path(root).is_dir():
         raise FileNotFoundError(f"dataset root {root} is not a folder")
     return READERS[name](root, frames)
+
+
+def read_sequence(folder: str | os.PathLike, dataset: str) -> Sequence:
+    """One sequence folder of a dataset layout (its parent is read as the dataset root)."""
+    path = Path(folder).resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(f"no sequence folder {folder}")
+    if dataset == "otb":
+        return read_dataset("otb", path)[0]
+    for sequence in read_dataset(dataset, path.parent):
+        if sequence.name == path.name:
+            return sequence
+    raise ValueError(f"{folder} is not a {dataset} sequence of {path.parent}")
