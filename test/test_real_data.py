@@ -301,7 +301,7 @@ def test_built_sequences_feed_the_trainer(data_dir, tmp_path):
 
 
 def test_the_demo_recording_is_held_out_real_imagery(data_dir, tmp_path, capsys):
-    from rgbt_tracking_ros.demo import real_recording
+    from rgbt_tracking_ros.cli.demo import real_recording
 
     folder = real_recording(tmp_path, 1000, 5, str(data_dir))
     meta = json.loads((folder / "meta.json").read_text())

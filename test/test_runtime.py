@@ -392,7 +392,7 @@ def test_docs_node_md_is_generated_from_the_schema_and_up_to_date():
 def test_rgbt_track_node_options_come_from_the_schema():
     import argparse
 
-    from rgbt_tracking_ros import node_cli
+    from rgbt_tracking_ros.cli import node as node_cli
 
     parser = argparse.ArgumentParser()
     node_cli.add_node_parser(parser.add_subparsers())

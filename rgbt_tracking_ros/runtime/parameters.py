@@ -2,7 +2,7 @@
 and when a change takes effect, and the checks that turn raw values into :class:`NodeParameters`.
 
 Everything that lists parameters comes from :data:`SPECS`: the node's declarations
-(ros/parameters.py), `rgbt-track node`'s options (node_cli.py), launch_support's kinds, the
+(ros/parameters.py), `rgbt-track node`'s options (cli/node.py), launch_support's kinds, the
 generated docs/node.md and the checks of the platform files. Neither ROS nor torch is imported
 here. Double and double-array parameters accept integers (``slop: 0`` or
 ``initial_box:=[100,80,40,40]`` are what people type) and are converted to float here.

@@ -5,11 +5,11 @@ import argparse
 import json
 import sys
 
-from .command_options import add_policy_argument
-from .defaults import DEFAULT_MODEL
-from .eval.datasets import READERS, read_sequence
-from .eval.metrics import PROTOCOLS
-from .runtime.parameters import SPECS_BY_NAME, TIME_OFFSET_CHOICES
+from ..defaults import DEFAULT_MODEL
+from ..eval.datasets import READERS, read_sequence
+from ..eval.metrics import PROTOCOLS
+from ..runtime.parameters import SPECS_BY_NAME, TIME_OFFSET_CHOICES
+from .options import add_policy_argument
 
 
 def _percent(value: float | None) -> float | None:
@@ -19,7 +19,7 @@ def _percent(value: float | None) -> float | None:
 def from_sequence(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .bags.write import SINGLE_MODALITY_NOTE, BagOptions, image_topics, write_sequence_bag
+    from ..bags.write import SINGLE_MODALITY_NOTE, BagOptions, image_topics, write_sequence_bag
 
     options = BagOptions(
         rate=args.rate, thermal_rate=args.thermal_rate, thermal_offset=args.thermal_offset, jitter=args.jitter,
@@ -45,14 +45,14 @@ def from_sequence(args: argparse.Namespace) -> int:
 
 
 def _pairing(args: argparse.Namespace):
-    from .sync import PairingConfig
+    from ..sync import PairingConfig
 
     return PairingConfig(slop=args.slop, queue_size=args.queue_size, rgb_offset=args.rgb_offset,
                          thermal_offset=args.thermal_offset)
 
 
 def _topics(args: argparse.Namespace):
-    from .bags.evaluate import Topics
+    from ..bags.evaluate import Topics
 
     return Topics(args.rgb_topic, args.thermal_topic, args.ground_truth_topic,
                   getattr(args, "infrared_ground_truth_topic", Topics.infrared_ground_truth))
@@ -70,8 +70,8 @@ def _start_box(text: str | None):
 def evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .bags.evaluate import evaluate_bag, runtime_parameters
-    from .eval.runner import make_tracker, save_run
+    from ..bags.evaluate import evaluate_bag, runtime_parameters
+    from ..eval.runner import make_tracker, save_run
 
     config = _pairing(args)
     params = runtime_parameters(config, time_offset_estimation=args.time_offset_estimation)
@@ -111,7 +111,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def score(args: argparse.Namespace) -> int:
-    from .bags.score import score_recording
+    from ..bags.score import score_recording
 
     result = score_recording(args.recorded, args.truth_bag, args.topic, _pairing(args), _topics(args), args.all_frames)
     s = result.scores
@@ -129,7 +129,7 @@ def score(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    from .bags.replay import replay_bag
+    from ..bags.replay import replay_bag
 
     count = replay_bag(args.bag, rate=args.rate, loop=args.loop, clock=args.clock, topics=args.topics,
                        wait_for_subscribers=args.wait_for_subscribers)
@@ -138,8 +138,8 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def offset(args: argparse.Namespace) -> int:
-    from .bags.offset import estimate_bag_offset
-    from .timing.offset import OffsetConfig
+    from ..bags.offset import estimate_bag_offset
+    from ..timing.offset import OffsetConfig
 
     config = OffsetConfig(window=args.window, min_span=min(args.min_span, args.window),
                           max_offset=args.max_offset)
@@ -183,7 +183,7 @@ def _add_topics(parser: argparse.ArgumentParser) -> None:
 
 def _add_pairing(parser: argparse.ArgumentParser) -> None:
     """The node's pairing parameters, with its defaults."""
-    from .sync import PairingConfig
+    from ..sync import PairingConfig
 
     defaults = PairingConfig()
     parser.add_argument("--slop", type=float, default=defaults.slop, help="pairing tolerance in seconds")

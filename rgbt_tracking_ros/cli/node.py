@@ -11,8 +11,7 @@ import argparse
 import importlib.util
 import shlex
 
-from .command_options import ROS_MISSING
-from .launch_support import (
+from ..launch_support import (
     DEFAULT_NODE_NAME,
     LOG_LEVELS,
     PLATFORMS,
@@ -21,7 +20,8 @@ from .launch_support import (
     parse_assignment,
     parse_remappings,
 )
-from .runtime.parameters import SPECS
+from ..runtime.parameters import SPECS
+from .options import ROS_MISSING
 
 # Parameters that already have an option of their own.
 _OWN_OPTIONS = {"rgb_topic", "thermal_topic"}
@@ -64,7 +64,7 @@ def run_node(argv: list[str]) -> int:
     if importlib.util.find_spec("rclpy") is None:
         raise RuntimeError(ROS_MISSING)
     try:
-        from .ros.node import main as node_main
+        from ..ros.node import main as node_main
     except ImportError as error:
         raise RuntimeError(f"the ROS node cannot be imported ({error}). {ROS_MISSING}") from error
     return int(node_main(argv) or 0)

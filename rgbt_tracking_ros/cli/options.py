@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .defaults import TRACKER_POLICIES
+from ..defaults import TRACKER_POLICIES
 
 ROS_MISSING = (
     "rclpy cannot be imported, and the node needs ROS 2. In this checkout: run `make ros` "

@@ -1,4 +1,4 @@
-"""`rgbt-track evaluate` and `rgbt-track run`: benchmark scores one command away."""
+"""`rgbt-track evaluate`: benchmark scores of result files, one command away."""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from .command_options import add_policy_argument
-from .defaults import DEFAULT_MODEL
-from .eval.datasets import READERS, read_dataset, read_otb
-from .eval.metrics import PROTOCOLS, FrameMeasures, Scores, frame_measures, score
-from .eval.results import read_results, tracker_folder
+from ..eval.datasets import READERS, read_dataset
+from ..eval.metrics import PROTOCOLS, FrameMeasures, Scores, frame_measures, score
+from ..eval.results import read_results, tracker_folder
 
 
 def _percent(value: float | None) -> float | None:
@@ -79,7 +77,7 @@ def evaluate(args: argparse.Namespace) -> int:
     sequences = list(truths)
     attributes = None
     if args.attribute or args.by_attribute:
-        from .eval.attributes import find_attributes
+        from ..eval.attributes import find_attributes
 
         attributes = find_attributes(args.dataset, args.root, args.attribute_dir)
         if args.attribute:
@@ -125,7 +123,7 @@ def evaluate(args: argparse.Namespace) -> int:
             print(json.dumps(row))
     else:
         if args.attribute:
-            from .eval.attributes import attribute_name
+            from ..eval.attributes import attribute_name
 
             print(f"attribute {args.attribute} ({attribute_name(args.dataset, args.attribute)}): "
                   f"{len(sequences)} of {len(truths)} sequences")
@@ -137,8 +135,8 @@ def evaluate(args: argparse.Namespace) -> int:
             print()
             print(_attribute_tables(args.dataset, table, results))
     if args.plot:
-        from .eval.attributes import attribute_name
-        from .eval.plots import plot_attributes, plot_scores
+        from ..eval.attributes import attribute_name
+        from ..eval.plots import plot_attributes, plot_scores
 
         formats = ("png", "pdf") if args.pdf else ("png",)
         if args.attribute:
@@ -156,8 +154,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def _plot_subset(results: dict[str, Scores], args: argparse.Namespace, formats: tuple[str, ...]) -> list[Path]:
     """Plots of the sequences with `--attribute`, the attribute named in the titles."""
-    from .eval.attributes import attribute_name
-    from .eval.plots import _save, figures
+    from ..eval.attributes import attribute_name
+    from ..eval.plots import _save, figures
 
     out = Path(args.plot)
     out.mkdir(parents=True, exist_ok=True)
@@ -169,31 +167,7 @@ def _plot_subset(results: dict[str, Scores], args: argparse.Namespace, formats: 
     return paths
 
 
-def run(args: argparse.Namespace) -> int:
-    """Track a dataset or one sequence folder into result, confidence and timing files."""
-    from .eval.runner import make_tracker, run_sequences
-
-    if (args.dataset is None) == (args.sequence is None):
-        raise ValueError("give either --dataset with --root, or --sequence")
-    if args.sequence is not None:
-        sequences = read_otb(args.sequence) if (Path(args.sequence) / "groundtruth_rect.txt").is_file() else None
-        if sequences is None:
-            raise ValueError(f"{args.sequence} is not a sequence folder (img/ + groundtruth_rect.txt)")
-    else:
-        if args.root is None:
-            raise ValueError("--dataset needs --root")
-        sequences = read_dataset(args.dataset, args.root)
-    runs = run_sequences(
-        lambda: make_tracker(args.model, args.checkpoint, args.device, args.half, args.policy), sequences, args.out
-    )
-    done = [r for r in runs if not r.skipped]
-    print(f"tracked {len(done)} sequence(s), skipped {len(runs) - len(done)} already finished; results in {args.out}")
-    for r in done:
-        print(f"  {r.name}: {len(r.boxes)} frames, {r.fps:.1f} FPS")
-    return 0
-
-
-def add_evaluate_parsers(commands) -> None:
+def add_evaluate_parser(commands) -> None:
     parser = commands.add_parser("evaluate", help="score result files against a benchmark's ground truth")
     parser.add_argument("--dataset", required=True, choices=sorted(READERS))
     parser.add_argument(
@@ -221,16 +195,3 @@ def add_evaluate_parsers(commands) -> None:
     parser.add_argument("--attribute-dir", default=None,
                         help="folder of attribute files: attr_txt/ (RGBT234, RGBT210) or AttriSeqsTxt/ (LasHeR)")
     parser.set_defaults(func=evaluate)
-
-    parser = commands.add_parser("run", help="run a tracker over a dataset or a sequence folder")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"registered model name, YAML config, or csrt-rgb / csrt-thermal (default {DEFAULT_MODEL})")
-    parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--dataset", choices=sorted(READERS), default=None)
-    parser.add_argument("--root", default=None, help="dataset folder (with --dataset)")
-    parser.add_argument("--sequence", default=None, help="one OTB-style sequence folder (img/ + groundtruth_rect.txt)")
-    parser.add_argument("--out", required=True, help="results folder; finished sequences are skipped on a rerun")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
-    parser.add_argument("--half", action="store_true", help="fp16 on CUDA")
-    add_policy_argument(parser)
-    parser.set_defaults(func=run)

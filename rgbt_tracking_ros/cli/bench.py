@@ -14,9 +14,9 @@ from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.tracker.acceleration import EXECUTIONS, PRECISIONS
 from rgbt_tracking_ros.train.synthetic import make_sequence
 
-from . import cases, plan
-from .environment import describe
-from .report import add_published_ratio, table, write_json
+from ..benchmark import cases, plan
+from ..benchmark.environment import describe
+from ..benchmark.report import add_published_ratio, table, write_json
 
 WHAT = ("model", "tracker", "scan", "agreement", "peer")
 BACKENDS = ("torch", "onnxruntime", "auto")

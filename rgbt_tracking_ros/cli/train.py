@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .train.step import AMP_MODES
+from ..train.step import AMP_MODES
 
 # Command-line option (dest) -> recipe key; given options replace the model's recipe values.
 RECIPE_OPTIONS = {
@@ -24,7 +24,7 @@ RECIPE_OPTIONS = {
 
 
 def train(args: argparse.Namespace) -> int:
-    from .train.trainer import TrainJob, run
+    from ..train.trainer import TrainJob, run
 
     job = TrainJob(
         out=Path(args.out),

@@ -23,19 +23,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .bags.evaluate import Topics, evaluate_bag, score_tracked, valid_box
-from .bags.messages import COMPRESSED_IMAGE, TRACKED_OBJECT, decode_image, header_stamp
-from .bags.read import ImagePairs, image_topic, open_bag, read_ground_truth
-from .bags.score import read_outputs, score_recording
-from .bags.write import BagOptions, write_recording, write_sequence_bag
-from .command_options import ROS_MISSING
-from .defaults import DEFAULT_MODEL
-from .eval.datasets import READERS, read_sequence
-from .eval.metrics import Scores
-from .eval.plots import plot_scores
-from .eval.runner import make_tracker
-from .sync import PairingConfig
-from .visualize import annotate
+from ..bags.evaluate import Topics, evaluate_bag, score_tracked, valid_box
+from ..bags.messages import COMPRESSED_IMAGE, TRACKED_OBJECT, decode_image, header_stamp
+from ..bags.read import ImagePairs, image_topic, open_bag, read_ground_truth
+from ..bags.score import read_outputs, score_recording
+from ..bags.write import BagOptions, write_recording, write_sequence_bag
+from ..defaults import DEFAULT_MODEL
+from ..eval.datasets import READERS, read_sequence
+from ..eval.metrics import Scores
+from ..eval.plots import plot_scores
+from ..eval.runner import make_tracker
+from ..sync import PairingConfig
+from ..visualize import annotate
+from .options import ROS_MISSING
 
 OUTPUT_TOPIC = "/tracked_object"
 DEMO_SEED = 1000
@@ -45,7 +45,7 @@ TOPICS = Topics()
 
 def synthetic_recording(out: Path, seed: int, frames: int) -> Path:
     """A held-out synthetic RGB-T sequence written as a LasHeR-layout folder."""
-    from .train.synthetic import make_sequence, write_sequence
+    from ..train.synthetic import make_sequence, write_sequence
 
     folder = out / "sequence" / f"synth_{seed}"
     write_sequence(make_sequence(seed, frames=frames, height=480, width=640, conditions=DEMO_CONDITIONS), folder)
@@ -57,8 +57,8 @@ DEMO_OPTIONS = dict(distractors=1.0, occlusion=0.0, out_of_view=0.0, camera_moti
 
 def real_recording(out: Path, seed: int, frames: int, data_dir: str) -> Path:
     """A held-out real-imagery RGB-T sequence (a cut-out among look-alikes) as a LasHeR-layout folder."""
-    from .train.packages import fetch
-    from .train.real import Options, make_object_sequence, seed_held_out, write_real_sequence
+    from ..train.packages import fetch
+    from ..train.real import Options, make_object_sequence, seed_held_out, write_real_sequence
 
     if not seed_held_out(seed):
         raise ValueError(f"--seed {seed} draws from the training pools; the demo shows held-out seeds only")
@@ -110,7 +110,7 @@ def first_box(bag: Path, truth: dict[int, np.ndarray]) -> list[float]:
 def track_live(args: argparse.Namespace, bag: Path, truth: dict[int, np.ndarray], out: Path) -> tuple[Path, float]:
     """The node tracks the replayed bag; returns the recording of its outputs and its output rate."""
     try:
-        from .ros.live import run_node_on_bag
+        from ..ros.live import run_node_on_bag
     except ImportError as error:
         raise RuntimeError(f"{error}. {ROS_MISSING}") from error
     box = ",".join(f"{v:.2f}" for v in first_box(bag, truth))
@@ -162,7 +162,7 @@ def score_held(held: HeldOutputs, truth: dict[int, np.ndarray]) -> Scores:
 
 def write_video(bag: Path, held: HeldOutputs, truth: dict[int, np.ndarray], path: Path, fps: float) -> None:
     """Every paired frame with the box the node held at it and the ground truth."""
-    from .tracker import align_thermal, thermal_to_rgb8  # torch: not needed to build the CLI
+    from ..tracker import align_thermal, thermal_to_rgb8  # torch: not needed to build the CLI
 
     writer = None
     for pair in ImagePairs(bag, TOPICS.rgb, TOPICS.thermal, PairingConfig()):
