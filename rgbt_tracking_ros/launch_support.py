@@ -23,15 +23,14 @@ import math
 import os
 import re
 import shlex
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .package_files import PACKAGE, find_package_file
 from .runtime.parameters import SPECS as _SPECS
 
-PACKAGE = "rgbt_tracking_ros"
 # Installed by CMakeLists.txt to lib/rgbt_tracking_ros (from scripts/rgbt_tracker_node).
 EXECUTABLE = "rgbt_tracker_node"
 DEFAULT_NODE_NAME = "rgbt_tracker"
@@ -45,9 +44,6 @@ LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 # /clock rate of `ros2 bag play --clock` (its default is 40 Hz): 10 ms steps for the node's
 # camera timeout and latency figures under use_sim_time.
 BAG_CLOCK_HZ = 100.0
-
-# The repository root when this module runs from a source checkout (editable install).
-SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,60 +93,7 @@ def check_platform(platform: str) -> Platform:
 
 
 # --------------------------------------------------------------------------------------------
-# Package files (configs, launch files) in a checkout or an install
-
-
-def _is_source_root(path: Path) -> bool:
-    manifest = path / "package.xml"
-    try:
-        return f"<name>{PACKAGE}</name>" in manifest.read_text(encoding="utf-8")
-    except OSError:
-        return False
-
-
-def share_dirs() -> list[Path]:
-    """Where the package's data files (config/, launch/) are looked up, first match wins.
-
-    The same order as the model registry's ``config_dirs()``: the source checkout this module
-    runs from (edits take effect without rebuilding), the share dir the ament index names
-    (colcon installs; ``ament_index_python`` when importable), then
-    ``<prefix>/share/rgbt_tracking_ros`` for ``sys.prefix`` (pip) and every
-    ``AMENT_PREFIX_PATH`` entry (an index without the package marker file).
-    """
-    candidates: list[Path] = []
-    if _is_source_root(SOURCE_ROOT):
-        candidates.append(SOURCE_ROOT)
-    try:
-        from ament_index_python.packages import get_package_share_directory
-    except ImportError:
-        pass
-    else:
-        try:
-            candidates.append(Path(get_package_share_directory(PACKAGE)))
-        except (LookupError, ValueError, OSError):  # PackageNotFoundError is a KeyError
-            pass
-    prefixes = [sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)]
-    candidates.extend(Path(prefix) / "share" / PACKAGE for prefix in prefixes if prefix)
-    found: list[Path] = []
-    for directory in candidates:
-        if directory.is_dir() and directory not in found:
-            found.append(directory)
-    return found
-
-
-def find_package_file(*parts: str) -> Path:
-    """The first ``<share dir>/<parts>`` that exists, or FileNotFoundError naming where it looked."""
-    relative = Path(*parts)
-    dirs = share_dirs()
-    for directory in dirs:
-        path = directory / relative
-        if path.is_file():
-            return path
-    searched = ", ".join(str(d) for d in dirs) or "no share dir of the package was found"
-    raise FileNotFoundError(
-        f"{relative} not found (searched: {searched}); build and source the workspace "
-        f"(colcon build, then . install/setup.bash) or run from a checkout of {PACKAGE}"
-    )
+# Package files (configs, launch files): package_files.py
 
 
 def platform_params_file(platform: str) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from rgbt_tracking_ros import launch_support as ls
+from rgbt_tracking_ros import package_files
 from rgbt_tracking_ros.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +46,7 @@ def _fake_install(prefix: Path, *, index_marker: bool, text: str = "fake: 1\n") 
 @pytest.fixture
 def no_checkout(monkeypatch, tmp_path):
     """As installed: no source tree beside the module, no prefix but the ones a test sets."""
-    monkeypatch.setattr(ls, "SOURCE_ROOT", tmp_path / "not_a_checkout")
+    monkeypatch.setattr(package_files, "SOURCE_ROOT", tmp_path / "not_a_checkout")
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "empty_prefix"))
     monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
 
@@ -56,7 +57,7 @@ def test_configs_are_found_in_the_source_tree_first(monkeypatch, tmp_path):
     assert ls.platform_params_file("drone") == ROOT / "config" / "drone.yaml"
     assert ls.platform_params_file("ground_robot") == ROOT / "config" / "ground_robot.yaml"
     assert ls.rviz_config_file() == ROOT / "config" / "rgbt_tracking.rviz"
-    assert ls.share_dirs()[:2] == [ROOT, installed.parents[1]]
+    assert package_files.share_dirs()[:2] == [ROOT, installed.parents[1]]
 
 
 @pytest.mark.parametrize("index_marker", [True, False], ids=["ament-index", "prefix-only"])

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ..launch_support import share_dirs
+from ..package_files import share_dirs
 from .protocol import Geometry, model_geometry
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..bags.replay import replay_bag
-from ..launch_support import find_package_file
+from ..package_files import find_package_file
 
 STARTUP_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
