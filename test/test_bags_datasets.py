@@ -17,13 +17,13 @@ from rgbt_tracking_ros.bags.messages import (  # noqa: E402
     GROUND_TRUTH,
     IMAGE,
     compressed_image_message,
-    encode_image,
     header,
     image_message,
     typestore,
 )
 from rgbt_tracking_ros.bags.write import BagOptions, write_sequence_bag  # noqa: E402
 from rgbt_tracking_ros.cli import main  # noqa: E402
+from rgbt_tracking_ros.codec import encode_image  # noqa: E402
 from rgbt_tracking_ros.eval.datasets import read_dataset  # noqa: E402
 from rgbt_tracking_ros.eval.metrics import score_results  # noqa: E402
 from rgbt_tracking_ros.eval.runner import make_tracker, run_sequences  # noqa: E402
@@ -206,7 +206,7 @@ def test_bag_recorded_elsewhere(tmp_path: Path, capsys) -> None:
 def test_compressed_thermal_round_trip_through_cdr(depth: int) -> None:
     """16-bit (and 8-bit) PNG thermal survives CDR and decodes exactly, as rosbags and, where
     installed, rclpy messages (what the node's compressed transport receives)."""
-    from rgbt_tracking_ros.ros.conversions import compressed_to_numpy
+    from rgbt_tracking_ros.codec import compressed_to_numpy
 
     thermal = _thermal(_boxes(1)[0], 0, depth)
     store = typestore()

@@ -1,4 +1,4 @@
-"""sensor_msgs image <-> numpy conversions (rgbt_tracking_ros.ros.conversions), no cv_bridge."""
+"""sensor_msgs image <-> numpy conversions (rgbt_tracking_ros.codec), no cv_bridge."""
 from __future__ import annotations
 
 import array
@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rgbt_tracking_ros.ros.conversions import (
+from rgbt_tracking_ros.codec import (
     SUPPORTED_ENCODINGS,
     ImageConversionError,
     compressed_to_numpy,
@@ -380,7 +380,7 @@ def test_numpy_to_image_without_sensor_msgs_says_what_to_do(monkeypatch):
 
 def test_module_imports_no_ros():
     code = (
-        "import sys, rgbt_tracking_ros.ros.conversions\n"
+        "import sys, rgbt_tracking_ros.codec\n"
         "ros = ('rclpy', 'sensor_msgs', 'cv_bridge')\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ros]\n"
         "assert not bad, bad\n"

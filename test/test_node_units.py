@@ -417,7 +417,7 @@ def pairing_for(node, params):
 
 
 def image(array, encoding, stamp_ns):
-    from rgbt_tracking_ros.ros.conversions import numpy_to_image
+    from rgbt_tracking_ros.codec import numpy_to_image
 
     msg = numpy_to_image(array, encoding)
     msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
@@ -533,7 +533,7 @@ def test_message_filters_front_end_with_a_stand_in_module(ros, monkeypatch):
 def test_camera_arrays_are_what_the_tracker_takes():
     grey = np.arange(12, dtype=np.uint8).reshape(3, 4)
     assert rgb_array(grey).shape == (3, 4, 3)
-    from rgbt_tracking_ros.ros.conversions import ImageConversionError
+    from rgbt_tracking_ros.codec import ImageConversionError
 
     with pytest.raises(ImageConversionError, match="needs 8-bit colour"):
         rgb_array(np.zeros((3, 4), np.uint16))

@@ -276,7 +276,7 @@ def test_node_pairing_feeds_the_runtime_and_apply_forces_the_own_pairer():
     from ros_availability import require_ros
 
     require_ros("sensor_msgs.msg")
-    from rgbt_tracking_ros.ros.conversions import numpy_to_image
+    from rgbt_tracking_ros.codec import numpy_to_image
     from rgbt_tracking_ros.ros.pairing import OwnPairing, create_pairing
     from rgbt_tracking_ros.runtime.core import TrackingRuntime
     from rgbt_tracking_ros.runtime.parameters import parse_parameters

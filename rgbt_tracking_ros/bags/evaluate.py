@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from ..codec import ImageConversionError, decode_image
 from ..eval.metrics import PROTOCOLS, Protocol, Scores, score_results
 from ..eval.runner import SequenceRun, Tracker
-from ..ros.conversions import ImageConversionError
 from ..runtime.parameters import NodeParameters, parse_parameters
 from ..sync import PairingConfig
-from .messages import decode_image, header_stamp
+from .messages import header_stamp
 from .read import connections, has_topic, image_topic, messages, open_bag, read_ground_truth
 
 _FLUSH_GAP_NS = 10 * 1_000_000_000  # as bags/read.py's ImagePairs settles the last frames

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ros.conversions import compressed_to_numpy, encoding_info, image_to_numpy
+from ..codec import encoding_info, image_encoding
 from ..sync import stamp_ns
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -72,15 +72,6 @@ def header_stamp(msg: Any) -> int:
     return stamp_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
 
 
-def image_encoding(image: np.ndarray) -> str:
-    """rgb8 for colour, mono8 / mono16 for single-channel uint8 / uint16 frames."""
-    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
-        return "rgb8"
-    if image.ndim == 2 and image.dtype in (np.uint8, np.uint16):
-        return "mono8" if image.dtype == np.uint8 else "mono16"
-    raise ValueError(f"no image encoding for a {image.dtype} array of shape {image.shape}")
-
-
 def image_message(image: np.ndarray, stamp: int, frame_id: str) -> Any:
     """A rosbags sensor_msgs/Image of an RGB or single-channel frame, little-endian."""
     encoding = image_encoding(image)
@@ -104,40 +95,6 @@ def compressed_image_message(data: bytes, fmt: str, stamp: int, frame_id: str) -
     return typestore().types[COMPRESSED_IMAGE](
         header=header(stamp, frame_id), format=fmt, data=np.frombuffer(data, dtype=np.uint8).copy()
     )
-
-
-def compressed_format(image: np.ndarray, codec: str) -> str:
-    """image_transport's format string of an array encoded with `codec` ('jpeg' or 'png')."""
-    encoding = image_encoding(image)
-    wire = "bgr8" if encoding == "rgb8" else encoding
-    return f"{encoding}; {codec} compressed {wire}"
-
-
-def encode_image(image: np.ndarray, codec: str, jpeg_quality: int = 95) -> bytes:
-    """JPEG or PNG bytes of an RGB (H, W, 3) uint8 or single-channel uint8/uint16 frame."""
-    import cv2
-
-    image_encoding(image)  # refuses what no image message could carry
-    if codec == "jpeg" and image.dtype != np.uint8:
-        raise ValueError(f"JPEG holds 8-bit frames, got {image.dtype}: use PNG")
-    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if codec == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
-    ok, data = cv2.imencode(".jpg" if codec == "jpeg" else ".png", pixels, params)
-    if not ok:
-        raise ValueError(f"could not encode a {image.dtype} {image.shape} frame as {codec}")
-    return data.tobytes()
-
-
-def decode_image(msg: Any, camera: str = "thermal") -> np.ndarray:
-    """Pixels of an Image or CompressedImage message. For the RGB camera a grey frame becomes
-    3 channels, as reading the frame file in colour gives (what `rgbt-track run` feeds)."""
-    if hasattr(msg, "format") and not hasattr(msg, "encoding"):
-        image = compressed_to_numpy(msg)
-    else:
-        image = image_to_numpy(msg)
-    if camera == "rgb" and image.ndim == 2 and image.dtype == np.uint8:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    return image
 
 
 def ground_truth_message(box: np.ndarray, stamp: int, frame_id: str) -> Any:

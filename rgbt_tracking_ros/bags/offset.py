@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import os
 
+from ..codec import decode_image
 from ..timing.offset import OffsetConfig, OffsetEstimate, OffsetEstimator
-from .messages import decode_image, header_stamp
+from .messages import header_stamp
 from .read import connections, image_topic, messages, open_bag
 
 _NS_PER_S = 1_000_000_000

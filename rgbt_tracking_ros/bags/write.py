@@ -24,15 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from ..codec import compressed_format, decode_image, encode_image
 from ..eval.datasets import Sequence
 from .messages import (
     COMPRESSED_IMAGE,
     GROUND_TRUTH,
     IMAGE,
-    compressed_format,
     compressed_image_message,
-    decode_image,
-    encode_image,
     ground_truth_message,
     image_message,
     typestore,

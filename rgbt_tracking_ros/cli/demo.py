@@ -24,10 +24,11 @@ import cv2
 import numpy as np
 
 from ..bags.evaluate import Topics, evaluate_bag, score_tracked, valid_box
-from ..bags.messages import COMPRESSED_IMAGE, TRACKED_OBJECT, decode_image, header_stamp
+from ..bags.messages import COMPRESSED_IMAGE, TRACKED_OBJECT, header_stamp
 from ..bags.read import ImagePairs, image_topic, open_bag, read_ground_truth
 from ..bags.score import read_outputs, score_recording
 from ..bags.write import BagOptions, write_recording, write_sequence_bag
+from ..codec import decode_image
 from ..defaults import DEFAULT_MODEL
 from ..eval.datasets import READERS, read_sequence
 from ..eval.metrics import Scores

@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from rgbt_tracking_ros.ros.conversions import numpy_to_image
+from rgbt_tracking_ros.codec import numpy_to_image
 from rgbt_tracking_ros.runtime.session import Outcome, State
 from rgbt_tracking_ros.runtime.targets import (  # noqa: F401 - re-exported
     best_detection,

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rgbt_tracking_ros.ros.conversions import (
+from rgbt_tracking_ros.codec import (
     ImageConversionError,
     compressed_to_numpy,
     image_to_numpy,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rgbt_tracking_ros.ros.conversions import ImageConversionError  # ROS-free module
+from rgbt_tracking_ros.codec import ImageConversionError  # ROS-free module
 from rgbt_tracking_ros.sync import Pair, PairingConfig, StampPairer
 
 _NS = 1_000_000_000

@@ -1,4 +1,5 @@
-"""Conversions between ``sensor_msgs`` images and numpy arrays, without ``cv_bridge``.
+"""The image codec: ``sensor_msgs`` images and numpy arrays, both ways, without ``cv_bridge``;
+the node (ros/) and the bag tools (bags/) both use it.
 
 ``cv_bridge`` is not available on PyPI for ROS 2 (the ``cv-bridge`` package there is a broken
 ROS 1 port), so the node converts images itself. Nothing here imports ``rclpy`` or
@@ -40,8 +41,12 @@ import numpy as np
 __all__ = [
     "ImageConversionError",
     "SUPPORTED_ENCODINGS",
+    "compressed_format",
     "compressed_to_numpy",
+    "decode_image",
+    "encode_image",
     "encoding_info",
+    "image_encoding",
     "image_to_numpy",
     "numpy_to_image",
 ]
@@ -314,3 +319,50 @@ def numpy_to_image(array_: Any, encoding: str, header: Any = None, msg: Any = No
     msg.step = width * channels * dtype.itemsize
     msg.data = data
     return msg
+
+
+# Frames to and from the bytes of a CompressedImage (image_transport's `compressed`): what
+# the bag tools write and read, and the node reads.
+
+
+def image_encoding(image: np.ndarray) -> str:
+    """rgb8 for colour, mono8 / mono16 for single-channel uint8 / uint16 frames."""
+    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        return "rgb8"
+    if image.ndim == 2 and image.dtype in (np.uint8, np.uint16):
+        return "mono8" if image.dtype == np.uint8 else "mono16"
+    raise ValueError(f"no image encoding for a {image.dtype} array of shape {image.shape}")
+
+
+def compressed_format(image: np.ndarray, codec: str) -> str:
+    """image_transport's format string of an array encoded with `codec` ('jpeg' or 'png')."""
+    encoding = image_encoding(image)
+    wire = "bgr8" if encoding == "rgb8" else encoding
+    return f"{encoding}; {codec} compressed {wire}"
+
+
+def encode_image(image: np.ndarray, codec: str, jpeg_quality: int = 95) -> bytes:
+    """JPEG or PNG bytes of an RGB (H, W, 3) uint8 or single-channel uint8/uint16 frame."""
+    import cv2
+
+    image_encoding(image)  # refuses what no image message could carry
+    if codec == "jpeg" and image.dtype != np.uint8:
+        raise ValueError(f"JPEG holds 8-bit frames, got {image.dtype}: use PNG")
+    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if codec == "jpeg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, data = cv2.imencode(".jpg" if codec == "jpeg" else ".png", pixels, params)
+    if not ok:
+        raise ValueError(f"could not encode a {image.dtype} {image.shape} frame as {codec}")
+    return data.tobytes()
+
+
+def decode_image(msg: Any, camera: str = "thermal") -> np.ndarray:
+    """Pixels of an Image or CompressedImage message. For the RGB camera a grey frame becomes
+    3 channels, as reading the frame file in colour gives (what `rgbt-track run` feeds)."""
+    if hasattr(msg, "format") and not hasattr(msg, "encoding"):
+        image = compressed_to_numpy(msg)
+    else:
+        image = image_to_numpy(msg)
+    if camera == "rgb" and image.ndim == 2 and image.dtype == np.uint8:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return image
