@@ -80,7 +80,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=30.0)
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
-    from rgbt_tracking_ros.train.synthetic import make_sequence
+    from rgbt_tracking_ros.data.synthetic import make_sequence
 
     env = _environment()
     os.environ.update(env)

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from rgbt_tracking_ros.data.synthetic import make_sequence
 from rgbt_tracking_ros.models.head import decode_boxes
 from rgbt_tracking_ros.models.protocol import model_geometry
 from rgbt_tracking_ros.tracker.geometry import crop_square, hann_window
 from rgbt_tracking_ros.tracker.preprocess import thermal_to_rgb8, to_tensor
-from rgbt_tracking_ros.train.synthetic import make_sequence
 
 INPUT_NAMES = ("template_rgb", "template_thermal", "search_rgb", "search_thermal")
 OUTPUT_NAMES = ("score_map", "size_map", "offset_map")

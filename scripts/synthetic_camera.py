@@ -36,7 +36,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from rgbt_tracking_ros.codec import numpy_to_image
-from rgbt_tracking_ros.train.synthetic import make_sequence
+from rgbt_tracking_ros.data.synthetic import make_sequence
 
 MALFORMED_KINDS = ("short_data", "unknown_encoding", "zero_size")
 

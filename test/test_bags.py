@@ -26,7 +26,7 @@ from rgbt_tracking_ros.bags.score import score_recording  # noqa: E402
 from rgbt_tracking_ros.bags.write import SINGLE_MODALITY_NOTE, START_NS, BagOptions, write_sequence_bag  # noqa: E402
 from rgbt_tracking_ros.cli import main  # noqa: E402
 from rgbt_tracking_ros.codec import compressed_to_numpy, decode_image, image_to_numpy  # noqa: E402
-from rgbt_tracking_ros.eval.datasets import read_dataset, read_otb  # noqa: E402
+from rgbt_tracking_ros.data.datasets import read_dataset, read_otb  # noqa: E402
 from rgbt_tracking_ros.eval.metrics import score_results  # noqa: E402
 from rgbt_tracking_ros.eval.runner import make_tracker, run_sequences  # noqa: E402
 from rgbt_tracking_ros.sync import PairingConfig  # noqa: E402

@@ -24,7 +24,7 @@ from rgbt_tracking_ros.bags.messages import (  # noqa: E402
 from rgbt_tracking_ros.bags.write import BagOptions, write_sequence_bag  # noqa: E402
 from rgbt_tracking_ros.cli import main  # noqa: E402
 from rgbt_tracking_ros.codec import encode_image  # noqa: E402
-from rgbt_tracking_ros.eval.datasets import read_dataset  # noqa: E402
+from rgbt_tracking_ros.data.datasets import read_dataset  # noqa: E402
 from rgbt_tracking_ros.eval.metrics import score_results  # noqa: E402
 from rgbt_tracking_ros.eval.runner import make_tracker, run_sequences  # noqa: E402
 

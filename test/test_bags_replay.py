@@ -22,7 +22,7 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from rgbt_tracking_ros.bags.replay import replay_bag  # noqa: E402
 from rgbt_tracking_ros.bags.write import START_NS, BagOptions, write_sequence_bag  # noqa: E402
 from rgbt_tracking_ros.codec import compressed_to_numpy, image_to_numpy  # noqa: E402
-from rgbt_tracking_ros.eval.datasets import Sequence  # noqa: E402
+from rgbt_tracking_ros.data.datasets import Sequence  # noqa: E402
 from rgbt_tracking_ros.eval.metrics import PROTOCOLS  # noqa: E402
 from rgbt_tracking_ros.sync import stamp_ns  # noqa: E402
 

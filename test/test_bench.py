@@ -12,8 +12,8 @@ from rgbt_tracking_ros.benchmark import plan
 from rgbt_tracking_ros.benchmark.cases import bench_scan, box_agreement
 from rgbt_tracking_ros.benchmark.report import add_published_ratio, table
 from rgbt_tracking_ros.benchmark.timing import PeakMemory, summarise, time_calls
+from rgbt_tracking_ros.data.synthetic import make_sequence
 from rgbt_tracking_ros.models import build_model
-from rgbt_tracking_ros.train.synthetic import make_sequence
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from rgbt_tracking_ros.data.synthetic import make_sequence
 from rgbt_tracking_ros.models import build_model
 from rgbt_tracking_ros.models.checkpoints import CheckpointMismatchError, read_checkpoint, save_checkpoint
 from rgbt_tracking_ros.models.efficientnet_lite import (
@@ -14,7 +15,6 @@ from rgbt_tracking_ros.models.efficientnet_lite import (
 )
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
-from rgbt_tracking_ros.train.synthetic import make_sequence
 
 
 @pytest.fixture(scope="module")

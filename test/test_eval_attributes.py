@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rgbt_tracking_ros.cli import main
+from rgbt_tracking_ros.data.results import tracker_folder, write_boxes
 from rgbt_tracking_ros.eval.attributes import (
     ORDER,
     find_attributes,
@@ -20,7 +21,6 @@ from rgbt_tracking_ros.eval.attributes import (
 )
 from rgbt_tracking_ros.eval.metrics import score_results
 from rgbt_tracking_ros.eval.plots import attribute_figures, figures, metrics_for
-from rgbt_tracking_ros.eval.results import tracker_folder, write_boxes
 
 matplotlib.use("Agg")
 
@@ -132,8 +132,8 @@ def _legend(axes) -> list[str]:
 
 
 def test_plots_as_the_field_draws_them(lasher: Path) -> None:
-    from rgbt_tracking_ros.eval.datasets import read_dataset
-    from rgbt_tracking_ros.eval.results import read_results
+    from rgbt_tracking_ros.data.datasets import read_dataset
+    from rgbt_tracking_ros.data.results import read_results
 
     truths = {s.name: s.truths() for s in read_dataset("lasher", lasher / "gt", frames=False)}
     results = {name: score_results(read_results(lasher / "raw" / name / "LasHeR", list(truths)), truths, "lasher")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rgbt_tracking_ros.cli import main
-from rgbt_tracking_ros.eval.results import read_boxes, write_boxes
+from rgbt_tracking_ros.data.results import read_boxes, write_boxes
 
 
 def _moving_square(folder: Path, frames: int = 5, size: int = 48) -> None:

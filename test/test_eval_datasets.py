@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rgbt_tracking_ros.eval.datasets import read_dataset
+from rgbt_tracking_ros.data.datasets import read_dataset
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

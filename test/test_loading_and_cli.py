@@ -118,7 +118,7 @@ def test_architecture_name_picks_the_size_from_the_position_embeddings(tmp_path,
 
 def test_tracker_crops_with_the_model_geometry(tiny_384):
     """The tracker reads sizes and factors from the model (its config); TrackerConfig overrides factors."""
-    from rgbt_tracking_ros.train.synthetic import make_sequence
+    from rgbt_tracking_ros.data.synthetic import make_sequence
 
     tracker = RGBTTracker(tiny_384)
     assert (tracker.template_size, tracker.search_size, tracker.feat_size) == (192, 384, 24)

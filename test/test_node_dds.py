@@ -51,11 +51,11 @@ from rclpy.qos import QoSProfile  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from rgbt_tracking_ros.data.synthetic import make_sequence  # noqa: E402
 from rgbt_tracking_ros.eval.boxes import iou_xywh  # noqa: E402
 from rgbt_tracking_ros.msg import TrackedObject  # noqa: E402
 from rgbt_tracking_ros.ros.diagnostics import KEYS  # noqa: E402
 from rgbt_tracking_ros.srv import SetTarget  # noqa: E402
-from rgbt_tracking_ros.train.synthetic import make_sequence  # noqa: E402
 
 _DOMAINS = itertools.count()
 STOPPED, NEW, TRACKING, LOST, ERROR = (

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+from rgbt_tracking_ros.data.synthetic import make_sequence
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.models.protocol import Geometry
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig, onnx_backend
 from rgbt_tracking_ros.tracker.onnx_backend import OnnxBackend, OnnxBackendError
-from rgbt_tracking_ros.train.synthetic import make_sequence
 
 needs_onnx = pytest.mark.skipif(bool(onnx_backend.missing_modules()),
                                 reason="onnxruntime, onnx and onnxscript are core dependencies: pip install -e .")

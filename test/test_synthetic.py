@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from rgbt_tracking_ros.cli import main
-from rgbt_tracking_ros.eval.datasets import read_dataset
-from rgbt_tracking_ros.train.synthetic import (
+from rgbt_tracking_ros.data.datasets import read_dataset
+from rgbt_tracking_ros.data.synthetic import (
     CONDITIONS,
     EVAL_POOL,
     POLARITIES,

@@ -174,7 +174,7 @@ def test_default_tracker_on_a_real_sequence():
     folder = SHARED_DATA / "otb_Human3"
     if not folder.is_dir():
         pytest.skip(f"{folder} is absent: the shared OTB-style sequences live in ../shared/data beside the project")
-    from rgbt_tracking_ros.eval.datasets import read_otb
+    from rgbt_tracking_ros.data.datasets import read_otb
     from rgbt_tracking_ros.eval.metrics import score_results
     from rgbt_tracking_ros.eval.runner import track_sequence
 
@@ -191,8 +191,8 @@ def test_lost_threshold_calibration_separates_on_and_off_target_crops():
     folder = SHARED_DATA / "otb_Human3"
     if not folder.is_dir():
         pytest.skip(f"{folder} is absent: the shared OTB-style sequences live in ../shared/data beside the project")
+    from rgbt_tracking_ros.data.datasets import read_otb
     from rgbt_tracking_ros.eval.calibration import crop_peaks
-    from rgbt_tracking_ros.eval.datasets import read_otb
 
     (sequence,) = read_otb(folder)
     tracker = RGBTTracker(load_model("compact_rgbt"))

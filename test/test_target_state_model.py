@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rgbt_tracking_ros.data.synthetic import make_sequence
 from rgbt_tracking_ros.eval.boxes import iou_xywh
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig, TrackState
-from rgbt_tracking_ros.train.synthetic import make_sequence
 
 FAR = (250.0, 20.0)  # top-right corner: beyond the widest local search from the start box
 

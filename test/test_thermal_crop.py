@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from rgbt_tracking_ros.data.synthetic import make_sequence
 from rgbt_tracking_ros.tracker.geometry import crop_square
 from rgbt_tracking_ros.tracker.preprocess import align_thermal, thermal_to_rgb8
 from rgbt_tracking_ros.tracker.thermal_crop import ThermalFrame, crop_thermal
-from rgbt_tracking_ros.train.synthetic import make_sequence
 
 HEIGHT, WIDTH = 240, 320
 # Inside, across the left/top edge, across the bottom-right corner (the official crop drops

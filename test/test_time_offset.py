@@ -179,7 +179,7 @@ def test_bag_offset_command_on_a_from_sequence_bag(tmp_path, capsys):
     applies it."""
     pytest.importorskip("rosbags")
     from rgbt_tracking_ros import cli
-    from rgbt_tracking_ros.train.synthetic import make_sequence, write_sequence
+    from rgbt_tracking_ros.data.synthetic import make_sequence, write_sequence
 
     sequence = make_sequence(5, frames=240, height=120, width=160, conditions=["camera_motion", "hot"])
     folder = write_sequence(sequence, tmp_path / "seq5")

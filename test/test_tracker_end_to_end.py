@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rgbt_tracking_ros.data.synthetic import SyntheticSequence, make_sequence
 from rgbt_tracking_ros.eval.boxes import centre_error, iou_xywh
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig, TrackState
-from rgbt_tracking_ros.train.synthetic import SyntheticSequence, make_sequence
 
 HELD_OUT_SEEDS = (1000, 1001, 1002)
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rgbt_tracking_ros.benchmark.cases import box_agreement
+from rgbt_tracking_ros.data.synthetic import make_sequence
 from rgbt_tracking_ros.models import build_model
 from rgbt_tracking_ros.models import selective_scan as ss
 from rgbt_tracking_ros.models.loading import SHIPPED_WEIGHTS_DIR, load_model
@@ -21,7 +22,6 @@ from rgbt_tracking_ros.tracker.acceleration import (
     autocast_dtype,
     execution_mode,
 )
-from rgbt_tracking_ros.train.synthetic import make_sequence
 
 CPU = torch.device("cpu")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from rgbt_tracking_ros.cli import main
+from rgbt_tracking_ros.data.synthetic import SyntheticSequence, make_sequence
 from rgbt_tracking_ros.models import build_model
 from rgbt_tracking_ros.models.checkpoints import read_checkpoint
 from rgbt_tracking_ros.models.loading import load_model
@@ -33,7 +34,6 @@ from rgbt_tracking_ros.train.recipe import Recipe
 from rgbt_tracking_ros.train.sources import FrameSource, sources_from_spec
 from rgbt_tracking_ros.train.state import initialise
 from rgbt_tracking_ros.train.step import Precision, train_step
-from rgbt_tracking_ros.train.synthetic import SyntheticSequence, make_sequence
 from rgbt_tracking_ros.train.trainer import weights_digest
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..codec import compressed_format, decode_image, encode_image
-from ..eval.datasets import Sequence
+from ..data.datasets import Sequence
 from .messages import (
     COMPRESSED_IMAGE,
     GROUND_TRUTH,

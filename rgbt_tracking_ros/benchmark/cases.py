@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rgbt_tracking_ros.data.synthetic import SyntheticSequence
 from rgbt_tracking_ros.eval.boxes import iou_xywh
 from rgbt_tracking_ros.eval.peers import PEERS, CsrtTracker
 from rgbt_tracking_ros.models import selective_scan as ss
@@ -20,7 +21,6 @@ from rgbt_tracking_ros.models.protocol import model_geometry
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.acceleration import accelerate, autocast_context, autocast_dtype
 from rgbt_tracking_ros.tracker.onnx_backend import select_backend, unsupported_reason
-from rgbt_tracking_ros.train.synthetic import SyntheticSequence
 
 from .timing import PeakMemory, time_calls
 

@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
+from ..data.datasets import READERS, read_sequence
 from ..defaults import DEFAULT_MODEL
-from ..eval.datasets import READERS, read_sequence
 from ..eval.metrics import PROTOCOLS
 from ..runtime.parameters import SPECS_BY_NAME, TIME_OFFSET_CHOICES
 from .options import add_policy_argument

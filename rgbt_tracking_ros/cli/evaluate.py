@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..eval.datasets import READERS, read_dataset
+from ..data.datasets import READERS, read_dataset
+from ..data.results import read_results, tracker_folder
 from ..eval.metrics import PROTOCOLS, FrameMeasures, Scores, frame_measures, score
-from ..eval.results import read_results, tracker_folder
 
 
 def _percent(value: float | None) -> float | None:

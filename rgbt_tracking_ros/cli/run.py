@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..data.datasets import READERS, read_dataset, read_otb
 from ..defaults import DEFAULT_MODEL
-from ..eval.datasets import READERS, read_dataset, read_otb
 from .options import add_policy_argument
 
 

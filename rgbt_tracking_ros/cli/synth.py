@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..train.synthetic import CONDITIONS, EVAL_SEED_START, make_sequence, seed_range, write_sequence
+from ..data.synthetic import CONDITIONS, EVAL_SEED_START, make_sequence, seed_range, write_sequence
 
 
 def synth(args: argparse.Namespace) -> int:

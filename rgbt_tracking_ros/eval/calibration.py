@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from rgbt_tracking_ros.eval.datasets import Sequence, read_otb
+from rgbt_tracking_ros.data.datasets import Sequence, read_otb
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.target_model import TargetModelConfig

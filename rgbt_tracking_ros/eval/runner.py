@@ -24,10 +24,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..data.datasets import Sequence
+from ..data.results import read_rows, result_path, write_boxes
 from ..defaults import TRACKER_POLICIES
 from ..tracker.result import TrackResult
-from .datasets import Sequence
-from .results import read_rows, result_path, write_boxes
 
 
 class Tracker(Protocol):

@@ -57,7 +57,7 @@ class PanningScene:
 
     def __init__(self, seed: int = 0, size: tuple[int, int] = (320, 240), background: str | None = None,
                  heat_image: str | None = None) -> None:
-        from ..train.synthetic import load_image
+        from ..data.synthetic import load_image
 
         rng = np.random.default_rng(seed)
         names = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "brick", "grass", "page")

@@ -3,9 +3,9 @@ sequences rendered on first use. Every source gives RGB and thermal as (H, W, 3)
 one pixel grid, so one box crops both modalities.
 
 Data specs on the command line: `lasher:/path/to/LasHeR/trainingset` (any reader of
-eval/datasets.py: gtot, rgbt210, rgbt234, lasher, vtuav, otb), `synthetic:0-199` or
+data/datasets.py: gtot, rgbt210, rgbt234, lasher, vtuav, otb), `synthetic:0-199` or
 `synthetic:0-199:48` (seeds, optionally frames per sequence), and `real:data/real_train`: the
-sequences `rgbt-track data build` composed from real imagery (train/real.py), read from disk
+sequences `rgbt-track data build` composed from real imagery (data/real.py), read from disk
 like LasHeR; their out-of-view frames (0 0 0 0 rows) are never sampled.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Protocol
 
 import numpy as np
 
-from ..eval.datasets import READERS, Sequence, read_dataset
+from ..data.datasets import READERS, Sequence, read_dataset
+from ..data.synthetic import SyntheticSequence, make_sequence, seed_range
 from ..tracker.preprocess import align_thermal, thermal_to_rgb8
-from .synthetic import SyntheticSequence, make_sequence, seed_range
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class SyntheticSource:
 
 
 class BenchmarkSource:
-    """A benchmark sequence (eval/datasets.py): frames read from disk only when sampled.
+    """A benchmark sequence (data/datasets.py): frames read from disk only when sampled.
 
     The visible ground truth is used for both modalities (the benchmarks' frames are aligned);
     with a truth step (VTUAV), frames between annotated ones count as unannotated.

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .metrics import PROTOCOLS, Protocol
+from ..eval.metrics import PROTOCOLS, Protocol
 from .results import ltrb_to_xywh, read_boxes, read_rows
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")

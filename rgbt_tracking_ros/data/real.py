@@ -1,4 +1,4 @@
-"""RGB-T sequences composed from real imagery fetched by package name (train/packages.py):
+"""RGB-T sequences composed from real imagery fetched by package name (data/packages.py):
 real-photo targets among look-alikes of their kind, and real pedestrians next to each other.
 
 Two kinds of sequence, chosen by the seed (`sequence_kind`):
@@ -18,7 +18,7 @@ Two kinds of sequence, chosen by the seed (`sequence_kind`):
   other walkers are real look-alikes. People walking out of the window leave the view.
 
 Thermal frames are rendered from RGB with the synthetic generator's scene, paste and camera
-functions (train/synthetic.py): targets and look-alikes are warm bodies of similar temperature.
+functions (data/synthetic.py): targets and look-alikes are warm bodies of similar temperature.
 
 Ground truth is in RGB pixels; frames where the target is out of view have a 0 0 0 0 row
 (LasHeR's convention, which training skips); `infrared_boxes` are shifted by the thermal offset.
@@ -43,8 +43,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..eval.results import write_boxes
 from .packages import package_folder
+from .results import write_boxes
 from .synthetic import (
     EVAL_SEED_START,
     SyntheticSequence,

@@ -49,7 +49,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..eval.results import write_boxes
+from .results import write_boxes
 
 EVAL_SEED_START = 1000
 POLARITIES = ("hot", "cold", "crossover")
