@@ -12,7 +12,7 @@ import torch
 
 DEFAULT_MODELS = ("ainet_256", "dmtrack_rgbt", "compact_rgbt")
 # Models that take seconds per frame on CPU: a few timed calls there.
-LARGE_MODELS = frozenset({"ainet_256", "dmtrack_rgbt"})
+LARGE_MODELS = frozenset({"ainet_256", "ainet_384", "dmtrack_rgbt"})
 # Published speeds at batch 1 the figures are compared with.
 PUBLISHED_FPS = {
     "ainet_256": (37.5, "AINet paper, RTX 4090"),
