@@ -20,7 +20,7 @@ from rgbt_tracking_ros.models import selective_scan as ss
 from rgbt_tracking_ros.models.protocol import model_geometry
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.acceleration import accelerate, autocast_context, autocast_dtype
-from rgbt_tracking_ros.tracker.onnx_backend import select_backend, unsupported_reason
+from rgbt_tracking_ros.tracker.onnx_backend import auto_declines, select_backend
 
 from .timing import PeakMemory, time_calls
 
@@ -52,9 +52,7 @@ def backend_name(model: nn.Module, device: torch.device, precision: str, executi
     if backend != "auto":
         return backend
     autocast = autocast_dtype(precision, False, device)
-    if unsupported_reason(model, device, autocast, execution) or not getattr(model, "ONNX_ON_CPU", False):
-        return "torch"
-    return "onnxruntime"
+    return "torch" if auto_declines(model, device, autocast, execution) else "onnxruntime"
 
 
 def per_frame_call(model: nn.Module, device: torch.device, runner: object | None = None) -> tuple:

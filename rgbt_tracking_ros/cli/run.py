@@ -17,9 +17,9 @@ def run(args: argparse.Namespace) -> int:
     if (args.dataset is None) == (args.sequence is None):
         raise ValueError("give either --dataset with --root, or --sequence")
     if args.sequence is not None:
-        sequences = read_otb(args.sequence) if (Path(args.sequence) / "groundtruth_rect.txt").is_file() else None
-        if sequences is None:
+        if not (Path(args.sequence) / "groundtruth_rect.txt").is_file():
             raise ValueError(f"{args.sequence} is not a sequence folder (img/ + groundtruth_rect.txt)")
+        sequences = read_otb(args.sequence)
     else:
         if args.root is None:
             raise ValueError("--dataset needs --root")

@@ -8,12 +8,11 @@ below it and few off-target ones reach it.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from rgbt_tracking_ros.data.datasets import Sequence, read_otb
+from rgbt_tracking_ros.data.datasets import Sequence, read_dataset
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.target_model import TargetModelConfig
@@ -43,7 +42,7 @@ def crop_peaks(tracker: RGBTTracker, sequence: Sequence, step: int) -> tuple[lis
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="a folder of OTB-layout sequence folders")
+    parser.add_argument("data", help="a folder of OTB-layout sequence folders")
     parser.add_argument("--model", default="compact_rgbt")
     parser.add_argument("--step", type=int, default=10, help="every n-th frame (default 10)")
     args = parser.parse_args(argv)
@@ -52,15 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     config = TrackerConfig(target_model_config=TargetModelConfig(update_interval=10**9))
     on_all: list[float] = []
     off_all: list[float] = []
-    folders = sorted(path for path in args.data.iterdir() if path.is_dir())
-    for folder in tqdm(folders, desc="sequences"):
-        for sequence in read_otb(folder):
-            on, off = crop_peaks(RGBTTracker(model, config), sequence, args.step)
-            on_all += on
-            off_all += off
-            tqdm.write(f"{sequence.name}: on-target median {np.median(on):.3f} p10 {np.percentile(on, 10):.3f}"
-                       + (f", off-target median {np.median(off):.3f} p90 {np.percentile(off, 90):.3f}" if off else "")
-                       + f" ({len(on)} on, {len(off)} off)")
+    for sequence in tqdm(read_dataset("otb", args.data), desc="sequences"):
+        on, off = crop_peaks(RGBTTracker(model, config), sequence, args.step)
+        on_all += on
+        off_all += off
+        tqdm.write(f"{sequence.name}: on-target median {np.median(on):.3f} p10 {np.percentile(on, 10):.3f}"
+                   + (f", off-target median {np.median(off):.3f} p90 {np.percentile(off, 90):.3f}" if off else "")
+                   + f" ({len(on)} on, {len(off)} off)")
     on_array, off_array = np.array(on_all), np.array(off_all)
     print(f"| threshold | on-target crops below ({len(on_array)}) | off-target crops at or above ({len(off_array)}) |")
     print("|---|---|---|")

@@ -73,6 +73,16 @@ def unsupported_reason(model: nn.Module, device: torch.device, autocast: torch.d
     return None
 
 
+def auto_declines(model: nn.Module, device: torch.device, autocast: torch.dtype | None,
+                  execution: str) -> str | None:
+    """Why backend "auto" keeps torch here, or None when it takes onnxruntime: the path must
+    apply, and the model must ask for it (a true `ONNX_ON_CPU`: its export was checked)."""
+    reason = unsupported_reason(model, device, autocast, execution)
+    if reason is None and not getattr(model, "ONNX_ON_CPU", False):
+        reason = f"{type(model).__name__} does not ask for it (ONNX_ON_CPU)"
+    return reason
+
+
 class _SearchGraph(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -302,9 +312,10 @@ def select_backend(model: nn.Module, backend: str, device: torch.device, autocas
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "torch":
         return None
-    reason = unsupported_reason(model, device, autocast, execution)
-    if backend == "auto" and reason is None and not getattr(model, "ONNX_ON_CPU", False):
-        reason = f"{type(model).__name__} does not ask for it (ONNX_ON_CPU)"
+    if backend == "auto":
+        reason = auto_declines(model, device, autocast, execution)
+    else:
+        reason = unsupported_reason(model, device, autocast, execution)
     if reason is not None:
         if backend == "onnxruntime":
             raise OnnxBackendError(f"backend 'onnxruntime' is not available: {reason}")

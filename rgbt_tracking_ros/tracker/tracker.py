@@ -311,18 +311,14 @@ class RGBTTracker:
 
     def peak_at(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> float:
         """The confidence `track` would report for a search crop centred on `box_xywh` at the
-        base search factor, leaving the target where it is: what lost thresholds are
-        calibrated on (rgbt_tracking_ros/eval/calibration.py)."""
+        base search factor, leaving the target's box and state as they are: what lost
+        thresholds are calibrated on (rgbt_tracking_ros/eval/calibration.py). As in `track`,
+        the target model may learn from a confident crop; calibration turns that off."""
         if self._box is None:
             raise RuntimeError("peak_at() called before initialize()")
         rgb, thermal = self._prepare(rgb, thermal)
         box = validate_box(box_xywh, rgb.shape[0], rgb.shape[1])
-        kept = self._box
-        self._box = box
-        try:
-            return self._search(rgb, thermal, box, self.config.search_factor)[1]
-        finally:
-            self._box = kept
+        return self._search(rgb, thermal, box, self.config.search_factor)[1]
 
     def _search(
         self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray, factor: float
@@ -330,22 +326,28 @@ class RGBTTracker:
         """One search crop around `box`: the model call and the score-map decode. Returns the
         best peak's box (x, y, w, h) in image pixels, not clipped, and its windowed score."""
         search_size = self.search_size
-        search_rgb, resize_factor = crop_square(rgb, box, factor, search_size)
-        search_thermal = crop_thermal(thermal, box, factor, search_size)
-        search = self._upload(np.stack([search_rgb, search_thermal]))
-        with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
-            output = self._run_model(search[0:1], search[1:2])
+        output, resize_factor = self._search_output(rgb, thermal, box, factor)
         score_map, size_map, offset_map = self._check_output(output)
         if self._matcher is None:
             boxes, score = decode_boxes(self._window * score_map, size_map, offset_map)
         else:  # instance-aware matching: the online target model fused with the score map
-            previous_wh = (self._box[2:] * resize_factor / search_size).tolist()
+            previous_wh = (box[2:] * resize_factor / search_size).tolist()
             boxes, score = self._matcher.locate(output["search_features"], score_map, size_map, previous_wh)
         # Scaled in float32 before leaving torch, as the official code does.
         pred = np.array((boxes[0] * search_size / resize_factor).tolist(), dtype=np.float64)
         if not np.all(np.isfinite(pred)):
             raise RuntimeError(f"model predicted a non-finite box {pred.tolist()}")
         return map_box_back(pred, box, search_size, resize_factor), float(score[0])
+
+    def _search_output(
+        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray, factor: float
+    ) -> tuple[dict[str, torch.Tensor], float]:
+        """The model's output on the search crop pair around `box`, and the crop's resize factor."""
+        search_rgb, resize_factor = crop_square(rgb, box, factor, self.search_size)
+        search_thermal = crop_thermal(thermal, box, factor, self.search_size)
+        search = self._upload(np.stack([search_rgb, search_thermal]))
+        with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
+            return self._run_model(search[0:1], search[1:2]), resize_factor
 
     def _search_frame(self, rgb: np.ndarray, thermal: ThermalFrame) -> tuple[np.ndarray | None, float, int]:
         """Re-detection over the whole frame: crops at the target's scale (`tile_boxes`) in
@@ -381,11 +383,7 @@ class RGBTTracker:
 
     def _fit_target_model(self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray) -> None:
         """Fit the online target model on this frame's search crop around the given box."""
-        search_rgb, resize_factor = crop_square(rgb, box, self.config.search_factor, self.search_size)
-        search_thermal = crop_thermal(thermal, box, self.config.search_factor, self.search_size)
-        search = self._upload(np.stack([search_rgb, search_thermal]))
-        with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
-            output = self._run_model(search[0:1], search[1:2])
+        output, resize_factor = self._search_output(rgb, thermal, box, self.config.search_factor)
         if "search_features" not in output:
             raise RuntimeError("target_model needs a model whose output has 'search_features'")
         _, size_map, _ = self._check_output(output)
