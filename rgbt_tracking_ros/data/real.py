@@ -43,6 +43,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..eval.boxes import iou_xywh
 from .packages import package_folder
 from .results import write_boxes
 from .synthetic import (
@@ -553,11 +554,6 @@ def make_object_sequence(
 # ---------------------------------------------------------------- real pedestrians (vtest.avi)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = _coverage(a, b) * a[2] * a[3]
-    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
-
-
 def link_detections(detections: list[np.ndarray], frames: list[int], min_length: int = 30,
                     max_missed: int = 2, min_iou: float = 0.3) -> list[tuple[int, np.ndarray]]:
     """Per-frame detections (each (k, 4)) at the given frame numbers linked greedily by IoU into
@@ -566,7 +562,7 @@ def link_detections(detections: list[np.ndarray], frames: list[int], min_length:
     active: list[dict] = []
     finished: list[dict] = []
     for frame, boxes in zip(frames, detections):
-        pairs = sorted(((_iou(track["boxes"][-1], box), t, d) for t, track in enumerate(active)
+        pairs = sorted(((float(iou_xywh(track["boxes"][-1], box)[0]), t, d) for t, track in enumerate(active)
                         for d, box in enumerate(boxes)), reverse=True)
         used_t, used_d = set(), set()
         for iou, t, d in pairs:
