@@ -25,8 +25,6 @@ class TinySplitModel(nn.Module):
     whose `track_search` returns one output more than the head's maps."""
 
     geometry = Geometry(template_size=32, search_size=64, stride=16)
-    num_templates = 1
-    template_size, search_size, feat_size = 32, 64, 4
 
     def __init__(self) -> None:
         super().__init__()
