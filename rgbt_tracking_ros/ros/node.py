@@ -34,7 +34,7 @@ import numpy as np
 import rclpy
 import rclpy.utilities
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile
 from rclpy.service import Service
 from rclpy.subscription import Subscription
@@ -58,7 +58,9 @@ from rgbt_tracking_ros.runtime.core import InputResult, TrackingRuntime
 from rgbt_tracking_ros.runtime.session import Outcome, State, StepResult
 from rgbt_tracking_ros.sync import stamp_ns
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the node's import does not depend on where rclpy exports them
+    from rclpy.lifecycle import LifecyclePublisher
+
     from rgbt_tracking_ros.tracker import RGBTTracker
 
 NODE_NAME = "rgbt_tracker"
