@@ -28,42 +28,34 @@ TILE_ELEMENTS = 4096
 # kernels may read no other globals.
 SOFTPLUS_THRESHOLD = tl.constexpr(20.0)
 
-# triton ships no type information, so `triton.jit` is an untyped decorator to mypy. Inside a
-# kernel every argument that is not a tl.constexpr is a tl.tensor (pointers and scalars too).
 
-
-@triton.jit  # type: ignore[untyped-decorator]
-def _combine(
-    decay_1: tl.tensor, drive_1: tl.tensor, decay_2: tl.tensor, drive_2: tl.tensor
-) -> tuple[tl.tensor, tl.tensor]:
+@triton.jit
+def _combine(decay_1, drive_1, decay_2, drive_2):
     """(a1, b1) then (a2, b2) = (a1 * a2, a2 * b1 + b2): two steps of h = a * h + b."""
     return decay_1 * decay_2, decay_2 * drive_1 + drive_2
 
 
-@triton.jit  # type: ignore[untyped-decorator]
-def _load_tile(
-    ptr: tl.tensor, rows: tl.tensor, t: tl.tensor, stride_rows: tl.tensor, stride_len: tl.tensor, mask: tl.tensor
-) -> tl.tensor:
+@triton.jit
+def _load_tile(ptr, rows, t, stride_rows, stride_len, mask):
     """A (rows x steps) tile of one batch row's (C, L) tensor as fp32, 0 where masked."""
     return tl.load(ptr + rows[:, None] * stride_rows + t[None, :] * stride_len, mask=mask,
                    other=0.0).to(tl.float32)
 
 
-@triton.jit  # type: ignore[untyped-decorator]
+@triton.jit
 def _scan_kernel(
-    u_ptr: tl.tensor, delta_ptr: tl.tensor, a_ptr: tl.tensor, b_ptr: tl.tensor, c_ptr: tl.tensor,
-    d_ptr: tl.tensor, z_ptr: tl.tensor, bias_ptr: tl.tensor, y_ptr: tl.tensor,
-    dim: tl.tensor, length: tl.tensor, n_state: tl.tensor,
-    stride_u_batch: tl.tensor, stride_u_dim: tl.tensor, stride_u_len: tl.tensor,
-    stride_delta_batch: tl.tensor, stride_delta_dim: tl.tensor, stride_delta_len: tl.tensor,
-    stride_a_dim: tl.tensor, stride_a_state: tl.tensor,
-    stride_b_batch: tl.tensor, stride_b_state: tl.tensor, stride_b_len: tl.tensor,
-    stride_c_batch: tl.tensor, stride_c_state: tl.tensor, stride_c_len: tl.tensor,
-    stride_z_batch: tl.tensor, stride_z_dim: tl.tensor, stride_z_len: tl.tensor,
-    stride_y_batch: tl.tensor, stride_y_dim: tl.tensor, stride_y_len: tl.tensor,
+    u_ptr, delta_ptr, a_ptr, b_ptr, c_ptr, d_ptr, z_ptr, bias_ptr, y_ptr,
+    dim, length, n_state,
+    stride_u_batch, stride_u_dim, stride_u_len,
+    stride_delta_batch, stride_delta_dim, stride_delta_len,
+    stride_a_dim, stride_a_state,
+    stride_b_batch, stride_b_state, stride_b_len,
+    stride_c_batch, stride_c_state, stride_c_len,
+    stride_z_batch, stride_z_dim, stride_z_len,
+    stride_y_batch, stride_y_dim, stride_y_len,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_L: tl.constexpr,
-) -> None:
+):
     batch = tl.program_id(0)
     channels = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     states_n = tl.arange(0, BLOCK_N)
