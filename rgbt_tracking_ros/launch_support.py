@@ -7,8 +7,8 @@ arguments). The node's command line comes from node_command, as for ``rgbt-track
 module adds the launch arguments, the RViz command and ``ros2 bag play``. All of it is
 unit-tested without ``launch`` (which cannot be installed here).
 
-This module imports neither ``launch``, ``launch_ros``, rclpy nor torch, so a launch file that
-imports it stays fast on a robot.
+This module imports neither ``launch``, ``launch_ros``, rclpy, numpy nor torch, so a launch
+file that imports it stays fast on a robot (test/test_layout.py).
 """
 from __future__ import annotations
 
