@@ -265,7 +265,8 @@ class TrackingSession:
             if outcomes:
                 self._last = outcomes[-1]
         if request is not None and outcomes and outcomes[0].state is State.NEW:
-            box = [round(float(v), 2) for v in outcomes[0].box]
+            new_box = outcomes[0].box  # a NEW outcome holds the box it was initialised with
+            box = None if new_box is None else [round(float(v), 2) for v in new_box]
             request.answer(True, f"target {request.target_id!r} set to {box} on the image pair "
                                  f"stamped {_stamp_text(request.frames.rgb_stamp_ns)}")
         return StepResult(outcomes, rejected, error)

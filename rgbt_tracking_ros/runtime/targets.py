@@ -12,11 +12,14 @@ import math
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rgbt_tracking_ros.runtime.session import Frames
+
+if TYPE_CHECKING:  # the tracker package imports torch; only its box type is needed here
+    from rgbt_tracking_ros.tracker.geometry import BoxLike
 
 HISTORY_PAIRS = 30  # recent pairs kept so a set_target/click/detection stamp finds its frame
 _NS = 1_000_000_000
@@ -72,7 +75,7 @@ def find_frames(history: Sequence[Frames], stamp_ns: int,
                   f"{tolerance / _NS:g} s)")
 
 
-def check_box(box: Sequence[float], height: int, width: int,
+def check_box(box: BoxLike, height: int, width: int,
               min_size: float) -> tuple[tuple[float, float, float, float] | None, str]:
     """The box as floats, or None and why it cannot be tracked in a height x width image."""
     values = tuple(float(v) for v in box)

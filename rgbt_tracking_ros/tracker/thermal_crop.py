@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from .geometry import BoxLike, CropWindow, crop_window
 from .preprocess import check_homography, thermal_source, thermal_to_gray8
@@ -141,9 +142,10 @@ def _warped_crop(frame: ThermalFrame, window: CropWindow, output_size: int) -> n
     return patch
 
 
-def _inside_weights(size: int, start: int, stop: int, output_size: int) -> np.ndarray:
+def _inside_weights(size: int, start: int, stop: int, output_size: int) -> npt.NDArray[np.float32]:
     """Per patch row (column): the share of the resized value that comes from crop pixels
     [start, stop), those inside the image."""
     inside = np.zeros((1, size), np.float32)
     inside[0, start:stop] = 1.0
-    return cv2.resize(inside, (output_size, 1), interpolation=cv2.INTER_LINEAR)[0]
+    resized: npt.NDArray[np.float32] = cv2.resize(inside, (output_size, 1), interpolation=cv2.INTER_LINEAR)[0]
+    return resized
