@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rgbt_tracking_ros.defaults import DEFAULT_MODEL, TRACKER_POLICIES
 from rgbt_tracking_ros.sync import PairingConfig
@@ -208,7 +209,7 @@ class NodeParameters:
                              rgb_offset=self.rgb_offset, thermal_offset=self.thermal_offset,
                              jump_back_tolerance=self.jump_back_tolerance)
 
-    def homography_matrix(self) -> np.ndarray | None:
+    def homography_matrix(self) -> npt.NDArray[np.float64] | None:
         return np.array(self.homography, np.float64).reshape(3, 3) if self.homography else None
 
     def thermal_value_range(self) -> tuple[float, float] | None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rgbt_tracking_ros.tracker.geometry import validate_box
 from rgbt_tracking_ros.tracker.result import TrackState
@@ -90,7 +91,7 @@ class Outcome:
 
     frames: Frames | None
     state: State
-    box: np.ndarray | None
+    box: npt.NDArray[np.float64] | None
     confidence: float
     age: int
     frames_since_seen: int
@@ -111,13 +112,13 @@ class Status:
     mode: Mode
     state: State
     target_id: str
-    box: np.ndarray | None
+    box: npt.NDArray[np.float64] | None
     age: int
     frames_since_seen: int
     reason: str
 
 
-def _as_result(value: Any) -> tuple[np.ndarray, float, bool, int | None, str]:
+def _as_result(value: Any) -> tuple[npt.NDArray[np.float64], float, bool, int | None, str]:
     """(box, confidence, lost, frames_since_seen or None, reason) of a tracker's answer:
     a TrackResult, or the (box, confidence[, state]) tuple of simpler trackers (CSRT)."""
     state = getattr(value, "state", None)

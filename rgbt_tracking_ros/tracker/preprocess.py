@@ -23,7 +23,7 @@ def _check_size(image: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} image is empty (shape {image.shape})")
 
 
-def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+def to_rgb_uint8(image: np.ndarray) -> npt.NDArray[np.uint8]:
     """Return the RGB frame if it is an (H, W, 3) uint8 array; raise a clear ValueError if not."""
     if not isinstance(image, np.ndarray):
         raise ValueError(f"RGB image must be a numpy array, got {type(image).__name__}")
@@ -44,7 +44,7 @@ def _check_range(value_range: tuple[float, float] | None) -> tuple[float, float]
     return lo, hi
 
 
-def _scale_to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def _scale_to_uint8(values: np.ndarray, lo: float, hi: float) -> npt.NDArray[np.uint8]:
     values = values.astype(np.float64)
     if hi <= lo:  # constant frame: no contrast to stretch
         return np.zeros(values.shape, dtype=np.uint8)
@@ -141,7 +141,7 @@ def thermal_to_rgb8(
     return cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_GRAY2RGB)
 
 
-def check_homography(homography: np.ndarray) -> np.ndarray:
+def check_homography(homography: np.ndarray) -> npt.NDArray[np.float64]:
     """Return a 3x3 finite, invertible homography as float64, or raise a clear ValueError."""
     matrix = np.asarray(homography, dtype=np.float64)
     if matrix.shape != (3, 3):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -85,7 +86,7 @@ class TrackerConfig:
     compile: bool = False  # torch.compile the model call (minutes of compiling); ignored on CPU
     thermal_mode: str = "minmax"
     thermal_range: tuple[float, float] | None = None
-    homography: np.ndarray | None = None  # thermal pixel -> RGB pixel; None = resize
+    homography: npt.NDArray[np.float64] | None = None  # thermal pixel -> RGB pixel; None = resize
     # Online discriminative target model (tracker/target_model.py) fused with the learned
     # score map. None: as the model's config says (`tracker: {target_model: ...}`; on for
     # compact_rgbt, off for AINet / DMTrack); it needs a model whose `track_search` returns
@@ -223,7 +224,7 @@ class RGBTTracker:
 
     def reset(self) -> None:
         """Forget the target; `initialize` must be called again before `track`."""
-        self._box: np.ndarray | None = None
+        self._box: npt.NDArray[np.float64] | None = None
         self._memory: deque[tuple[torch.Tensor, torch.Tensor]] = deque(
             maxlen=self.num_templates
         )
@@ -238,7 +239,7 @@ class RGBTTracker:
         return self._box is not None
 
     @property
-    def box(self) -> np.ndarray | None:
+    def box(self) -> npt.NDArray[np.float64] | None:
         """Current (x, y, w, h) state in RGB pixels, or None before `initialize`."""
         return None if self._box is None else self._box.copy()
 
@@ -326,8 +327,8 @@ class RGBTTracker:
         return self._search(rgb, frame, box, self._search_factor)[1]
 
     def _search(
-        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray, factor: float
-    ) -> tuple[np.ndarray, float]:
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64], factor: float
+    ) -> tuple[npt.NDArray[np.float64], float]:
         """One search crop around `box`: the model call and the score-map decode. Returns the
         best peak's box (x, y, w, h) in image pixels, not clipped, and its windowed score."""
         search_size = self.search_size
@@ -345,7 +346,7 @@ class RGBTTracker:
         return map_box_back(pred, box, search_size, resize_factor), float(score[0])
 
     def _search_output(
-        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray, factor: float
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64], factor: float
     ) -> tuple[dict[str, torch.Tensor], float]:
         """The model's output on the search crop pair around `box`, and the crop's resize factor."""
         search_rgb, resize_factor = crop_square(rgb, box, factor, self.search_size)
@@ -355,8 +356,8 @@ class RGBTTracker:
             return self._run_model(search[0:1], search[1:2]), resize_factor
 
     def _search_frame(
-        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray
-    ) -> tuple[np.ndarray | None, float, int]:
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64] | None, float, int]:
         """Re-detection over the whole frame: crops at `box`'s scale (`tile_boxes`) in
         batches through the model, without the Hann window (a target may be anywhere).
         Returns the best peak's box in image pixels (None if no finite one), its raw score and
@@ -364,7 +365,7 @@ class RGBTTracker:
         config, search_size, factor = self.config, self.search_size, self._search_factor
         height, width = rgb.shape[:2]
         tiles = tile_boxes(height, width, box, factor, config.redetect_max_tiles)
-        best_box: np.ndarray | None = None
+        best_box: npt.NDArray[np.float64] | None = None
         best_score = -np.inf
         templates = self._templates()
         for start in range(0, len(tiles), config.redetect_batch):
@@ -389,7 +390,9 @@ class RGBTTracker:
                     best_score = score
         return best_box, best_score, len(tiles)
 
-    def _fit_target_model(self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray) -> None:
+    def _fit_target_model(
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
+    ) -> None:
         """Fit the online target model on this frame's search crop around the given box."""
         output, resize_factor = self._search_output(rgb, thermal, box, self._search_factor)
         if "search_features" not in output:
@@ -400,7 +403,7 @@ class RGBTTracker:
         target_wh = tuple((box[2:] * resize_factor / self.search_size).tolist())
         self._matcher.fit(output["search_features"], size_map, target_wh)
 
-    def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, ThermalFrame]:
+    def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[npt.NDArray[np.uint8], ThermalFrame]:
         """Check both frames. The thermal one stays in its own pixels: only its crops are
         converted to 8 bit and put onto the RGB grid (`crop_thermal`), not the whole frame."""
         rgb = to_rgb_uint8(rgb)
@@ -408,7 +411,7 @@ class RGBTTracker:
                                     self.config.thermal_range, self._homography)
 
     def _template(
-        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         factor, size = self._template_factor, self.template_size
         patch_rgb, _ = crop_square(rgb, box, factor, size)
