@@ -192,9 +192,11 @@ def image_to_numpy(msg: Any) -> np.ndarray:
 
     conversion = _TO_RGB.get(encoding)
     if conversion is not None:
-        return cv2.cvtColor(view, conversion)  # new array; OpenCV handles the row stride
+        rgb: np.ndarray = cv2.cvtColor(view, conversion)  # new array; OpenCV handles the row stride
+        return rgb
     # astype copies (always, by default): drops padding and swaps bytes in the same pass
-    return view.astype(wire.newbyteorder("="), order="C")
+    native: np.ndarray = view.astype(wire.newbyteorder("="), order="C")
+    return native
 
 
 def compressed_to_numpy(msg: Any) -> np.ndarray:
@@ -306,7 +308,7 @@ def numpy_to_image(array_: Any, encoding: str, header: Any = None, msg: Any = No
         out = np.ascontiguousarray(arr, dtype=dtype)  # no copy when already right
 
     data = array.array("B")
-    data.frombytes(memoryview(out).cast("B"))  # one memcpy; see the module docstring
+    data.frombytes(out.data.cast("B"))  # one memcpy; see the module docstring
 
     if msg is None:
         msg = _new_image_message()

@@ -2,15 +2,20 @@
 thermal frame as a colour-mapped inset. Shared by the demo, evaluation videos and the node."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:  # the tracker package imports torch; only its box type is needed here
+    from rgbt_tracking_ros.tracker.geometry import BoxLike
 
 TRACKING_COLOUR = (0, 220, 0)
 LOST_COLOUR = (0, 0, 255)
 TRUTH_COLOUR = (255, 255, 255)
 
 
-def _rectangle(image: np.ndarray, box, colour, thickness: int) -> None:
+def _rectangle(image: np.ndarray, box: BoxLike, colour: tuple[int, int, int], thickness: int) -> None:
     x, y, w, h = (int(round(v)) for v in box)
     cv2.rectangle(image, (x, y), (x + w, y + h), colour, thickness)
 
@@ -18,10 +23,10 @@ def _rectangle(image: np.ndarray, box, colour, thickness: int) -> None:
 def annotate(
     rgb: np.ndarray,
     thermal_rgb8: np.ndarray | None,
-    box,
+    box: BoxLike | None,
     label: str,
     lost: bool = False,
-    truth=None,
+    truth: BoxLike | None = None,
     inset_fraction: float = 0.3,
 ) -> np.ndarray:
     """A BGR image for display or video: box in green (red when lost), truth in white."""

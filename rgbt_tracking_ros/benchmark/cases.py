@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -17,10 +19,10 @@ from rgbt_tracking_ros.data.synthetic import SyntheticSequence
 from rgbt_tracking_ros.eval.boxes import iou_xywh
 from rgbt_tracking_ros.eval.peers import PEERS, CsrtTracker
 from rgbt_tracking_ros.models import selective_scan as ss
-from rgbt_tracking_ros.models.protocol import model_geometry
+from rgbt_tracking_ros.models.protocol import TrackingModel, model_geometry
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.acceleration import accelerate, autocast_context, autocast_dtype
-from rgbt_tracking_ros.tracker.onnx_backend import auto_declines, select_backend
+from rgbt_tracking_ros.tracker.onnx_backend import OnnxBackend, auto_declines, select_backend
 
 from .timing import PeakMemory, time_calls
 
@@ -55,7 +57,9 @@ def backend_name(model: nn.Module, device: torch.device, precision: str, executi
     return "torch" if auto_declines(model, device, autocast, execution) else "onnxruntime"
 
 
-def per_frame_call(model: nn.Module, device: torch.device, runner: object | None = None) -> tuple:
+def per_frame_call(
+    model: nn.Module, device: torch.device, runner: OnnxBackend | None = None
+) -> tuple[Callable[..., dict[str, torch.Tensor]], tuple[torch.Tensor, ...]]:
     """The call the tracker makes per frame and its inputs (model protocol): `track_search` on
     templates encoded once, all templates of a full memory. `runner`: an execution backend
     with the model's encode_templates / track_search (ONNX)."""
@@ -63,12 +67,12 @@ def per_frame_call(model: nn.Module, device: torch.device, runner: object | None
     generator = torch.Generator().manual_seed(0)
     search = [torch.randn(geometry.search_shape(), generator=generator).to(device) for _ in range(2)]
     templates = [torch.randn(geometry.template_shape(), generator=generator).to(device) for _ in range(2)]
-    calls = runner if runner is not None else model
+    calls = runner if runner is not None else cast(TrackingModel, model)  # model_geometry checked it
     return calls.track_search, (calls.encode_templates(*templates), *search)
 
 
 def bench_model(model: nn.Module, device: torch.device, precision: str, execution: str,
-                warmup: int, iterations: int, backend: str = "torch") -> dict:
+                warmup: int, iterations: int, backend: str = "torch") -> dict[str, Any]:
     """Model-only latency of the per-frame call at batch 1, and its peak memory."""
     model = model.to(device).eval()
     autocast = autocast_dtype(precision, False, device)
@@ -87,7 +91,8 @@ def _frame_pairs(sequence: SyntheticSequence) -> list[tuple[np.ndarray, np.ndarr
 
 
 def bench_tracker(model: nn.Module, device: torch.device, precision: str, execution: str,
-                  sequence: SyntheticSequence, warmup: int, iterations: int, backend: str = "torch") -> dict:
+                  sequence: SyntheticSequence, warmup: int, iterations: int,
+                  backend: str = "torch") -> dict[str, Any]:
     """The whole `track` call: crops, upload, model, decoding, map-back (and DMTrack's template
     crop). It returns host numbers, so it has synchronised: a wall clock times it."""
     tracker = RGBTTracker(model, tracker_config(device, precision, execution, backend))
@@ -103,7 +108,7 @@ def bench_tracker(model: nn.Module, device: torch.device, precision: str, execut
             "backend": tracker.backend}
 
 
-def bench_peer(peer: str, sequence: SyntheticSequence, warmup: int, iterations: int) -> dict:
+def bench_peer(peer: str, sequence: SyntheticSequence, warmup: int, iterations: int) -> dict[str, Any]:
     """A known baseline's whole per-frame call on the same frames (CSRT on one modality,
     OpenCV, CPU): what our tracker step is weighed against."""
     tracker = CsrtTracker(PEERS[peer])
@@ -115,8 +120,9 @@ def bench_peer(peer: str, sequence: SyntheticSequence, warmup: int, iterations: 
     return {**latency.as_dict(), "peak_mb": memory.peak_mb, "process_peak_mb": memory.process_peak_mb}
 
 
-def scan_inputs(dim: int, n_state: int, length: int, device: torch.device,
-                dtype: torch.dtype) -> tuple[tuple, dict]:
+def scan_inputs(
+    dim: int, n_state: int, length: int, device: torch.device, dtype: torch.dtype
+) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], dict[str, Any]]:
     """Inputs with the models' magnitudes (A = -(1..N), softplus(delta_bias) in [1e-3, 0.1]),
     all options on as the Mamba block calls the scan; activations in `dtype`."""
     generator = torch.Generator().manual_seed(dim + length)
@@ -128,21 +134,23 @@ def scan_inputs(dim: int, n_state: int, length: int, device: torch.device,
         for shape, scale in zip(shapes, scales)
     )
     a = -torch.arange(1.0, n_state + 1).repeat(dim, 1).to(device)
-    kwargs = dict(D=torch.ones(dim, device=device), z=z,
-                  delta_bias=(dt + torch.log(-torch.expm1(-dt))).to(device), delta_softplus=True)
+    kwargs: dict[str, Any] = dict(D=torch.ones(dim, device=device), z=z,
+                                  delta_bias=(dt + torch.log(-torch.expm1(-dt))).to(device), delta_softplus=True)
     return (u, delta, a, b, c), kwargs
 
 
-def scan_backends(device: torch.device) -> dict:
+def scan_backends(device: torch.device) -> dict[str, ss.ScanFn]:
     """The scan implementations that run on `device`, by name."""
-    backends = {"torch": ss.selective_scan_torch}
+    backends: dict[str, ss.ScanFn] = {"torch": ss.selective_scan_torch}
     for name in ss.gpu_kernels(device):
-        backends[name] = ss.load_kernel(name)
+        kernel = ss.load_kernel(name)
+        if kernel is not None:  # gpu_kernels lists the importable ones only
+            backends[name] = kernel
     return backends
 
 
 def bench_scan(shape: tuple[int, int, int], device: torch.device, dtype: torch.dtype, backend: str,
-               warmup: int, iterations: int) -> dict:
+               warmup: int, iterations: int) -> dict[str, Any]:
     """One scan at batch 1, and its max abs error against the sequential fp32 reference on
     the same inputs (relative to the reference's largest |y| for half-precision inputs)."""
     scan = scan_backends(device)[backend]
@@ -151,15 +159,16 @@ def bench_scan(shape: tuple[int, int, int], device: torch.device, dtype: torch.d
         with PeakMemory(device) as memory:
             latency = time_calls(lambda: scan(*args, **kwargs), device, warmup, iterations)
         y = scan(*args, **kwargs).float()
-        upcast = tuple(t.float() for t in args), {k: v.float() if torch.is_tensor(v) else v for k, v in kwargs.items()}
-        expected = ss.selective_scan_reference(*upcast[0], **upcast[1])
+        u, delta, a, b, c = (t.float() for t in args)
+        upcast: dict[str, Any] = {k: v.float() if torch.is_tensor(v) else v for k, v in kwargs.items()}
+        expected = ss.selective_scan_reference(u, delta, a, b, c, **upcast)
     error = (y - expected).abs().max().item()
     return {**latency.as_dict(), "peak_mb": memory.peak_mb, "max_abs_error": error,
             "max_abs_reference": expected.abs().max().item()}
 
 
 def box_agreement(model: nn.Module, device: torch.device, precision: str, execution: str,
-                  sequence: SyntheticSequence) -> dict:
+                  sequence: SyntheticSequence) -> dict[str, Any]:
     """Mean and minimum IoU per frame between the boxes of this path and of fp32 eager, each
     tracker following its own boxes through the sequence (drift included)."""
     runs = []

@@ -35,7 +35,7 @@ def _version(module: str) -> str | None:
     return getattr(__import__(module), "__version__", "installed")
 
 
-def describe(devices: list[torch.device]) -> dict:
+def describe(devices: list[torch.device]) -> dict[str, object]:
     """Everything needed to reproduce or compare a run."""
     return {
         "rgbt_tracking_ros": __version__,
@@ -44,7 +44,8 @@ def describe(devices: list[torch.device]) -> dict:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+        # torch: cudnn.version() is unannotated
+        "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,  # type: ignore[no-untyped-call]
         "triton": _version("triton") if load_triton_scan() is not None else None,
         "mamba_ssm": "importable" if load_mamba_scan() is not None else None,
         "onnxruntime": _version("onnxruntime"),

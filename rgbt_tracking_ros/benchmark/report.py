@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from .plan import PUBLISHED_FPS
 
 COLUMNS = ("kind", "name", "device", "precision", "execution", "backend", "median_ms", "p99_ms", "fps", "peak_mb")
 
 
-def add_published_ratio(row: dict) -> dict:
+def add_published_ratio(row: dict[str, Any]) -> dict[str, Any]:
     """FPS over the published (GPU) FPS for the two published trackers' GPU rows."""
     if row["name"] in PUBLISHED_FPS and "fps" in row and row["device"].startswith("cuda"):
         fps, source = PUBLISHED_FPS[row["name"]]
@@ -24,7 +25,7 @@ def _cell(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _notes(row: dict) -> str:
+def _notes(row: dict[str, Any]) -> str:
     notes = []
     if "vs_published" in row:
         notes.append(f"{row['vs_published']:.2f}x published")
@@ -37,7 +38,7 @@ def _notes(row: dict) -> str:
     return "; ".join(notes)
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict[str, Any]]) -> str:
     header = [*COLUMNS, "notes"]
     cells = [header] + [[_cell(row.get(column)) for column in COLUMNS] + [_notes(row)] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
@@ -45,7 +46,8 @@ def table(rows: list[dict]) -> str:
                      for line in cells)
 
 
-def write_json(path: Path, environment: dict, settings: dict, rows: list[dict]) -> None:
+def write_json(path: Path, environment: dict[str, object], settings: dict[str, object],
+               rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"environment": environment, "settings": settings, "results": rows}
     path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ class Latency:
     iterations: int
     warmup: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -52,7 +53,9 @@ def time_calls(fn: Callable[[], object], device: torch.device, warmup: int, iter
         torch.cuda.synchronize(device)
         pairs = []
         for _ in range(iterations):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            # torch: Event.__new__ is unannotated
+            start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
             start.record()
             fn()
             end.record()
@@ -61,9 +64,9 @@ def time_calls(fn: Callable[[], object], device: torch.device, warmup: int, iter
         return summarise([start.elapsed_time(end) for start, end in pairs], warmup)
     times = []
     for _ in range(iterations):
-        start = time.perf_counter()
+        began = time.perf_counter()
         fn()
-        times.append((time.perf_counter() - start) * 1e3)
+        times.append((time.perf_counter() - began) * 1e3)
     return summarise(times, warmup)
 
 

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+from collections.abc import Callable
 
 # Subcommand -> (module under rgbt_tracking_ros.cli, its function adding the subcommand's parser,
 # the one-line help `rgbt-track --help` lists). Only the module of the command being run is
@@ -54,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command(argv), complete=False).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    command: Callable[[argparse.Namespace], int] = args.func
     try:
-        return args.func(args)
+        return command(args)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as error:
         print(f"rgbt-track {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -4,6 +4,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
 
 from ..data.datasets import READERS, read_sequence
 from ..defaults import DEFAULT_MODEL
@@ -11,9 +16,22 @@ from ..eval.metrics import PROTOCOLS
 from ..runtime.parameters import SPECS_BY_NAME, TIME_OFFSET_CHOICES
 from .options import add_policy_argument
 
+if TYPE_CHECKING:
+    from ..bags.evaluate import Topics
+    from ..sync import PairingConfig
+
 
 def _percent(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 2)
+
+
+def _ignoring_result(fn: Callable[[], object]) -> Callable[[], None]:
+    """`fn` as the per-pair callback the bag functions take (tqdm's `update` returns a flag)."""
+
+    def call() -> None:
+        fn()
+
+    return call
 
 
 def from_sequence(args: argparse.Namespace) -> int:
@@ -31,7 +49,7 @@ def from_sequence(args: argparse.Namespace) -> int:
     )
     sequence = read_sequence(args.sequence, args.dataset)
     with tqdm(total=len(sequence), unit="frame", dynamic_ncols=True, disable=args.quiet) as bar:
-        summary = write_sequence_bag(sequence, args.out, options, args.overwrite, bar.update)
+        summary = write_sequence_bag(sequence, args.out, options, args.overwrite, _ignoring_result(bar.update))
     print(f"wrote {summary.path} ({options.storage}): {summary.frames} RGB and {summary.thermal_frames} thermal "
           f"frames over {summary.duration:.2f} s, ground truth on {options.ground_truth_topic}")
     rgb_topic, thermal_topic = image_topics(options)
@@ -44,27 +62,27 @@ def from_sequence(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pairing(args: argparse.Namespace):
+def _pairing(args: argparse.Namespace) -> PairingConfig:
     from ..sync import PairingConfig
 
     return PairingConfig(slop=args.slop, queue_size=args.queue_size, rgb_offset=args.rgb_offset,
                          thermal_offset=args.thermal_offset)
 
 
-def _topics(args: argparse.Namespace):
+def _topics(args: argparse.Namespace) -> Topics:
     from ..bags.evaluate import Topics
 
     return Topics(args.rgb_topic, args.thermal_topic, args.ground_truth_topic,
                   getattr(args, "infrared_ground_truth_topic", Topics.infrared_ground_truth))
 
 
-def _start_box(text: str | None):
+def _start_box(text: str | None) -> npt.NDArray[np.float64] | None:
     if text is None:
         return None
     values = [float(v) for v in text.replace(",", " ").split()]
     if len(values) != 4:
         raise ValueError(f"--start-box takes x,y,w,h (4 numbers), got {text!r}")
-    return values
+    return np.array(values, dtype=np.float64)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -78,14 +96,15 @@ def evaluate(args: argparse.Namespace) -> int:
     with tqdm(unit="pair", dynamic_ncols=True, disable=args.quiet) as bar:
         result = evaluate_bag(args.bag, lambda: make_tracker(args.model, args.checkpoint, args.device, args.half,
                                                              args.policy),
-                              config, _topics(args), bar.update, _start_box(args.start_box), args.protocol,
-                              params)
+                              config, _topics(args), _ignoring_result(bar.update), _start_box(args.start_box),
+                              args.protocol, params)
     if args.out:
         save_run(args.out, result.run)
     s = result.scores
     report = {
         "tracker": args.model, "bag": str(args.bag), "sequence": result.name, "protocol": result.protocol,
-        "pr": _percent(s and s.pr), "npr": _percent(s and s.npr), "sr": _percent(s and s.sr),
+        "pr": _percent(None if s is None else s.pr), "npr": _percent(None if s is None else s.npr),
+        "sr": _percent(None if s is None else s.sr),
         "frames": s.frames if s else 0, "tracked_frames": len(result.run.boxes), "pairs": result.pairs,
         "rgb_frames": result.received_rgb, "thermal_frames": result.received_thermal,
         "unpaired_truth_frames": result.unpaired_truth_frames, "fps": round(result.run.fps, 2),
@@ -193,7 +212,7 @@ def _add_pairing(parser: argparse.ArgumentParser) -> None:
                         help="seconds added to thermal stamps")
 
 
-def add_bag_parser(commands) -> None:
+def add_bag_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bag = commands.add_parser("bag", help="rosbag2 tools: from-sequence, evaluate, score, replay, offset")
     bag.epilog = ("Camera topics are base topics: raw sensor_msgs/Image there, or sensor_msgs/CompressedImage "
                   "there or on <topic>/compressed (image_transport).")

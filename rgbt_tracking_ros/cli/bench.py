@@ -6,12 +6,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 
 from rgbt_tracking_ros.data.synthetic import make_sequence
 from rgbt_tracking_ros.eval.peers import PEERS
 from rgbt_tracking_ros.models.loading import load_model
+from rgbt_tracking_ros.models.protocol import TrackingModel
 from rgbt_tracking_ros.tracker.acceleration import EXECUTIONS, PRECISIONS
 
 from ..benchmark import cases, plan
@@ -40,7 +42,7 @@ def _checkpoints(pairs: list[str]) -> dict[str, str]:
     return checkpoints
 
 
-def _measure(rows: list[dict], row: dict, case: Callable[[], dict]) -> None:
+def _measure(rows: list[dict[str, Any]], row: dict[str, Any], case: Callable[[], dict[str, Any]]) -> None:
     """Run one case; a failure (out of memory, a kernel that does not compile) is recorded
     in its row and the run goes on."""
     label = " ".join(str(row.get(key, "")) for key in ("kind", "name", "device", "precision", "execution", "backend"))
@@ -52,7 +54,7 @@ def _measure(rows: list[dict], row: dict, case: Callable[[], dict]) -> None:
     rows.append(add_published_ratio(row))
 
 
-def _scan_rows(rows: list[dict], device: torch.device, args: argparse.Namespace) -> None:
+def _scan_rows(rows: list[dict[str, Any]], device: torch.device, args: argparse.Namespace) -> None:
     for shape_name in args.scan_shapes:
         shape = cases.SCAN_SHAPES[shape_name]
         budget = plan.budget("scan", device, shape[-1] >= plan.LONG_SCAN, args.quick, args.warmup, args.iterations)
@@ -64,11 +66,11 @@ def _scan_rows(rows: list[dict], device: torch.device, args: argparse.Namespace)
                     shape, device, SCAN_DTYPES[precision], backend, budget.warmup, budget.iterations))
 
 
-def _model_rows(rows: list[dict], device: torch.device, name: str, args: argparse.Namespace,
+def _model_rows(rows: list[dict[str, Any]], device: torch.device, name: str, args: argparse.Namespace,
                 checkpoints: dict[str, str]) -> None:
     model = load_model(name, checkpoints.get(name))
     # Box agreement means something only for trained weights: shipped or given.
-    trained = name in checkpoints or bool(model.config.get("weights"))
+    trained = name in checkpoints or bool(cast(TrackingModel, model).config.get("weights"))
     large = name in plan.LARGE_MODELS
     needs_sequence = {"tracker", "agreement"} & set(args.what)
     sequence = make_sequence(args.seed, plan.sequence_frames(device, args.quick), *FRAME_SIZE) if needs_sequence else None
@@ -83,19 +85,19 @@ def _model_rows(rows: list[dict], device: torch.device, name: str, args: argpars
                     budget = plan.budget("model", device, large, args.quick, args.warmup, args.iterations)
                     _measure(rows, {"kind": "model", **base, "backend": backend}, lambda: cases.bench_model(
                         model, device, precision, execution, budget.warmup, budget.iterations, backend))
-                if "tracker" in args.what:
+                if "tracker" in args.what and sequence is not None:
                     budget = plan.budget("tracker", device, large, args.quick, args.warmup, args.iterations)
                     _measure(rows, {"kind": "tracker", **base, "backend": backend}, lambda: cases.bench_tracker(
                         model, device, precision, execution, sequence, budget.warmup, budget.iterations, backend))
             fast = precision != "fp32" or execution != "eager"
-            if "agreement" in args.what and trained and fast:
+            if "agreement" in args.what and trained and fast and sequence is not None:
                 _measure(rows, {"kind": "agreement", **base},
                          lambda: cases.box_agreement(model, device, precision, execution, sequence))
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
 
-def _peer_rows(rows: list[dict], args: argparse.Namespace) -> None:
+def _peer_rows(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     """CSRT (OpenCV, CPU) on the tracker rows' frames: the per-frame time to weigh ours against."""
     sequence = make_sequence(args.seed, plan.sequence_frames(torch.device("cpu"), args.quick), *FRAME_SIZE)
     budget = plan.budget("tracker", torch.device("cpu"), False, args.quick, args.warmup, args.iterations)
@@ -109,7 +111,7 @@ def bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     devices = _devices(args.devices)
     checkpoints = _checkpoints(args.checkpoint)
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for device in devices:
         if "scan" in args.what:
             _scan_rows(rows, device, args)
@@ -126,7 +128,7 @@ def bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def add_bench_parser(commands) -> None:
+def add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "bench", help="latency, FPS and peak memory at batch 1: models, tracker step, scan",
         description="Latency and FPS at batch 1 (median, p99, after warm-up), the whole tracker step, "

@@ -54,7 +54,7 @@ def build_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_data_parser(commands) -> None:
+def add_data_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from ..data.packages import DEFAULT_PACKAGES, PACKAGES
     from ..data.synthetic import EVAL_SEED_START
 

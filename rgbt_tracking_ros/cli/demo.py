@@ -174,7 +174,7 @@ def write_video(bag: Path, held: HeldOutputs, truth: dict[int, np.ndarray], path
         frame = annotate(rgb, thermal, box, "node output" if fresh else "node busy: last output", truth=truth.get(stamp))
         if writer is None:
             height, width = frame.shape[:2]
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
         writer.write(frame)
     if writer is not None:
         writer.release()
@@ -198,6 +198,8 @@ def demo(args: argparse.Namespace) -> int:
     held_outputs = HeldOutputs(read_outputs(recording, OUTPUT_TOPIC))
     held = score_held(held_outputs, truth)
     csrt = evaluate_bag(bag, lambda: make_tracker("csrt-rgb"), protocol="otb").scores  # as the node rows
+    if csrt is None:
+        raise RuntimeError(f"{bag} has no ground truth to score csrt-rgb on")
     print(f"\n{'scores (OTB protocol, %)':<28} {'PR':>6} {'NPR':>6} {'SR':>6}")
     print(_row(f"{args.model} node, live", held, "every frame: the node's latest box at that frame"))
     print(_row(f"{args.model} node, answered", live.scores,
@@ -217,7 +219,7 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_demo_parser(commands) -> None:
+def add_demo_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "demo", help="the node tracking a replayed RGB-T recording, scored, with a video and plots",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..data.datasets import READERS, read_dataset
@@ -44,12 +45,18 @@ def _sequence_table(per_tracker: dict[str, dict[str, Scores]]) -> str:
     return "\n".join(lines)
 
 
+def _normalised_precision(scores: Scores) -> float:
+    if scores.npr is None:
+        raise ValueError("these scores have no normalised precision (the protocol does not define it)")
+    return scores.npr
+
+
 def _attribute_tables(dataset: str, table: dict[str, dict[str, Scores]], overall: dict[str, Scores]) -> str:
     """One block per metric: a row per attribute (and ALL), a column per tracker, in percent."""
     pr, sr = _metric_names(dataset)
-    metrics = [(pr, lambda s: s.pr)]
+    metrics: list[tuple[str, Callable[[Scores], float]]] = [(pr, lambda s: s.pr)]
     if PROTOCOLS[dataset].normalised_precision:
-        metrics.append(("NPR", lambda s: s.npr))
+        metrics.append(("NPR", _normalised_precision))
     metrics.append((sr, lambda s: s.sr))
     names = list(overall)
     width = max(len("attribute"), *(len(a) for a in table), 3) + 6
@@ -103,7 +110,7 @@ def evaluate(args: argparse.Namespace) -> int:
         if args.per_sequence:  # each sequence alone: where a tracker wins or loses, not just on average
             per_tracker[name] = {seq: score([m], protocol) for seq, m in measures[name].items()}
     table: dict[str, dict[str, Scores]] = {}
-    if args.by_attribute:
+    if args.by_attribute and attributes is not None:  # read above for --by-attribute
         for attribute in attributes.names:
             chosen = attributes.sequences(attribute, sequences)
             if chosen:
@@ -167,7 +174,7 @@ def _plot_subset(results: dict[str, Scores], args: argparse.Namespace, formats: 
     return paths
 
 
-def add_evaluate_parser(commands) -> None:
+def add_evaluate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("evaluate", help="score result files against a benchmark's ground truth")
     parser.add_argument("--dataset", required=True, choices=sorted(READERS))
     parser.add_argument(

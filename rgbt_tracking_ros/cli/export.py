@@ -30,7 +30,7 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_export_parser(commands) -> None:
+def add_export_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "export", help="export a model to ONNX and check it in onnxruntime",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -69,7 +69,7 @@ def _runtime_rows() -> list[tuple[str, str]]:
     return rows
 
 
-def add_info_parser(commands) -> None:
+def add_info_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("info", help="print versions and registered models (--models: devices, scan backend)")
     parser.add_argument("--models", action="store_true",
                         help="also import torch: CUDA, devices, the selective-scan backend, each model's crop geometry")

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_run_parser(commands) -> None:
+def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("run", help="run a tracker over a dataset or a sequence folder")
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"registered model name, YAML config, or csrt-rgb / csrt-thermal (default {DEFAULT_MODEL})")

@@ -20,7 +20,7 @@ def synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_synth_parser(commands) -> None:
+def add_synth_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("synth", help="write synthetic RGB-T sequences in the LasHeR layout")
     parser.add_argument("out", help="output folder; one synth_<seed>/ sequence folder per seed")
     parser.add_argument(

@@ -43,7 +43,7 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_train_parser(commands) -> None:
+def add_train_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "train",
         help="train a model (its recipe is the 'training:' block of its config)",

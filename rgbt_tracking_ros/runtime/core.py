@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rgbt_tracking_ros.runtime.health import Snapshot, WorkerStats, evaluate
 from rgbt_tracking_ros.runtime.inputs import CameraWatch, Continuity, Pairing
@@ -39,6 +39,9 @@ from rgbt_tracking_ros.runtime.targets import (
 from rgbt_tracking_ros.sync import Pair
 from rgbt_tracking_ros.timing.monitor import OffsetMonitor
 
+if TYPE_CHECKING:  # the tracker package imports torch; only its box type is needed here
+    from rgbt_tracking_ros.tracker.geometry import BoxLike
+
 _WORKER_POLL_S = 0.1
 
 
@@ -61,8 +64,11 @@ class InputResult:
 
 
 def frames_of(pair: Pair) -> Frames:
-    return Frames(pair.rgb.image, pair.thermal.image, pair.rgb.header, pair.rgb_stamp_ns,
-                  pair.dt_ns)
+    """The runtime's frames of a pair of `ImageFrame`s (what the runtime's pairer holds)."""
+    rgb, thermal = pair.rgb, pair.thermal
+    if not (isinstance(rgb, ImageFrame) and isinstance(thermal, ImageFrame)):
+        raise TypeError(f"a pair of ImageFrames expected, got {type(rgb).__name__} and {type(thermal).__name__}")
+    return Frames(rgb.image, thermal.image, rgb.header, pair.rgb_stamp_ns, pair.dt_ns)
 
 
 class TrackingRuntime:
@@ -205,7 +211,7 @@ class TrackingRuntime:
 
     # ------------------------------------------------------------------ targets
 
-    def request_target(self, box: Sequence[float], target_id: str, source: str,
+    def request_target(self, box: BoxLike, target_id: str, source: str,
                        stamp_ns: int = 0) -> TargetRequest | str:
         """A queued request for the worker, or why it is refused (no frame, too old or in the
         future, a box too small, larger than the image or outside it)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rgbt_tracking_ros.runtime.parameters import SPECS, WHEN_TEXT
+from rgbt_tracking_ros.runtime.parameters import SPECS, WHEN_TEXT, ParamSpec
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "node.md"
 
@@ -71,7 +71,7 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     return lines
 
 
-def _default(spec) -> str:
+def _default(spec: ParamSpec) -> str:
     value = spec.default
     if isinstance(value, bool):
         return "`true`" if value else "`false`"
@@ -82,7 +82,7 @@ def _default(spec) -> str:
     return f"`{value}`"
 
 
-def _constraint(spec) -> str:
+def _constraint(spec: ParamSpec) -> str:
     parts = []
     if spec.choices:
         parts.append(", ".join(spec.choices))

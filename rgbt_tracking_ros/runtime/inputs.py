@@ -156,7 +156,7 @@ class Pairing:
         self._lock = threading.Lock()
         self._pairer = StampPairer(config)
         self._resets_seen = 0
-        self._retired = (0, 0, 0, 0, 0)  # counters of replaced pairers
+        self._retired: tuple[int, ...] = (0, 0, 0, 0, 0)  # counters of replaced pairers
 
     @property
     def config(self) -> PairingConfig:

@@ -26,6 +26,7 @@ from rgbt_tracking_ros.sync import PairingConfig
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
 
 IMAGE_QOS_CHOICES = ("sensor_data", "reliable", "system_default")
 TRANSPORT_CHOICES = ("raw", "compressed")
@@ -210,7 +211,7 @@ class NodeParameters:
                              rgb_offset=self.rgb_offset, thermal_offset=self.thermal_offset,
                              jump_back_tolerance=self.jump_back_tolerance)
 
-    def homography_matrix(self) -> np.ndarray | None:
+    def homography_matrix(self) -> npt.NDArray[np.float64] | None:
         import numpy as np
 
         return np.array(self.homography, np.float64).reshape(3, 3) if self.homography else None

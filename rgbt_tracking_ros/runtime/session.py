@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rgbt_tracking_ros.tracker.geometry import validate_box
 from rgbt_tracking_ros.tracker.result import TrackState
@@ -90,7 +91,7 @@ class Outcome:
 
     frames: Frames | None
     state: State
-    box: np.ndarray | None
+    box: npt.NDArray[np.float64] | None
     confidence: float
     age: int
     frames_since_seen: int
@@ -111,13 +112,13 @@ class Status:
     mode: Mode
     state: State
     target_id: str
-    box: np.ndarray | None
+    box: npt.NDArray[np.float64] | None
     age: int
     frames_since_seen: int
     reason: str
 
 
-def _as_result(value: Any) -> tuple[np.ndarray, float, bool, int | None, str]:
+def _as_result(value: Any) -> tuple[npt.NDArray[np.float64], float, bool, int | None, str]:
     """(box, confidence, lost, frames_since_seen or None, reason) of a tracker's answer:
     a TrackResult, or the (box, confidence[, state]) tuple of simpler trackers (CSRT)."""
     state = getattr(value, "state", None)
@@ -265,7 +266,8 @@ class TrackingSession:
             if outcomes:
                 self._last = outcomes[-1]
         if request is not None and outcomes and outcomes[0].state is State.NEW:
-            box = [round(float(v), 2) for v in outcomes[0].box]
+            new_box = outcomes[0].box  # a NEW outcome holds the box it was initialised with
+            box = None if new_box is None else [round(float(v), 2) for v in new_box]
             request.answer(True, f"target {request.target_id!r} set to {box} on the image pair "
                                  f"stamped {_stamp_text(request.frames.rgb_stamp_ns)}")
         return StepResult(outcomes, rejected, error)

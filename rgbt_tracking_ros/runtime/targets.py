@@ -12,11 +12,15 @@ import math
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rgbt_tracking_ros.runtime.session import Frames
+
+if TYPE_CHECKING:  # the tracker package imports torch; only its box type is needed here
+    from rgbt_tracking_ros.tracker.geometry import BoxLike
 
 HISTORY_PAIRS = 30  # recent pairs kept so a set_target/click/detection stamp finds its frame
 _NS = 1_000_000_000
@@ -72,7 +76,7 @@ def find_frames(history: Sequence[Frames], stamp_ns: int,
                   f"{tolerance / _NS:g} s)")
 
 
-def check_box(box: Sequence[float], height: int, width: int,
+def check_box(box: BoxLike, height: int, width: int,
               min_size: float) -> tuple[tuple[float, float, float, float] | None, str]:
     """The box as floats, or None and why it cannot be tracked in a height x width image."""
     values = tuple(float(v) for v in box)
@@ -97,7 +101,7 @@ def check_box(box: Sequence[float], height: int, width: int,
 # objects with vision_msgs' fields (Humble+ and older layouts), so they need no ROS.
 
 
-def detection_box(detection: Any) -> np.ndarray:
+def detection_box(detection: Any) -> npt.NDArray[np.float64]:
     """(x, y, w, h) of a vision_msgs Detection2D (Humble+ Pose2D centre, or the older x/y)."""
     bbox = detection.bbox
     centre = getattr(bbox.center, "position", bbox.center)
@@ -119,9 +123,9 @@ def detection_score(detection: Any, class_id: str = "") -> float | None:
 
 
 def best_detection(array: Any, min_score: float,
-                   class_id: str = "") -> tuple[np.ndarray, float] | None:
+                   class_id: str = "") -> tuple[npt.NDArray[np.float64], float] | None:
     """Box and score of the highest-scoring detection with score >= min_score, else None."""
-    best: tuple[np.ndarray, float] | None = None
+    best: tuple[npt.NDArray[np.float64], float] | None = None
     for detection in array.detections:
         score = detection_score(detection, class_id)
         if score is None or not np.isfinite(score) or score < min_score:
@@ -134,7 +138,7 @@ def best_detection(array: Any, min_score: float,
     return best
 
 
-def detection_at(array: Any, x: float, y: float, class_id: str = "") -> np.ndarray | None:
+def detection_at(array: Any, x: float, y: float, class_id: str = "") -> npt.NDArray[np.float64] | None:
     """The smallest detection box containing the point (x, y), else None."""
     hits = []
     for detection in array.detections:

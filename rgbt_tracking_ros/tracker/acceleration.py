@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeAlias, TypeVar
 
 import numpy as np
 import torch
@@ -23,6 +24,10 @@ PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16
 # replays all kernels with one launch; both need CUDA here, so CPU always runs eagerly.
 EXECUTIONS = ("eager", "cuda_graph", "compile", "compile+cuda_graph")
 GRAPH_WARMUP_CALLS = 3  # eager calls before a capture: cuBLAS/cuDNN set-up, kernel choices
+
+R = TypeVar("R")
+# A CUDA graph is captured per input signature: each input's shape and dtype.
+_ShapeKey: TypeAlias = tuple[tuple[tuple[int, ...], torch.dtype], ...]
 
 
 def autocast_dtype(precision: str | None, half: bool, device: torch.device) -> torch.dtype | None:
@@ -54,7 +59,7 @@ def execution_mode(compile: bool, cuda_graph: bool, device: torch.device) -> str
     return "+".join(wanted) or "eager"
 
 
-def accelerate(fn: Callable[..., object], execution: str) -> Callable[..., object]:
+def accelerate(fn: Callable[..., R], execution: str) -> Callable[..., R]:
     """`fn` compiled and/or replayed from a CUDA graph, as `execution` says."""
     if execution not in EXECUTIONS:
         raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
@@ -73,13 +78,13 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None, execution:
 
 
 @dataclass
-class _Captured:
+class _Captured(Generic[R]):
     graph: torch.cuda.CUDAGraph
     inputs: tuple[torch.Tensor, ...]
-    outputs: object
+    outputs: R
 
 
-class CudaGraphCall:
+class CudaGraphCall(Generic[R]):
     """Calls `fn(*tensors)` by replaying a CUDA graph captured once per input shape.
 
     The returned tensors are the graph's own output buffers: the next call overwrites them,
@@ -88,15 +93,15 @@ class CudaGraphCall:
     (cached casts would be freed while the graph still reads them).
     """
 
-    def __init__(self, fn: Callable[..., object]):
+    def __init__(self, fn: Callable[..., R]):
         self.fn = fn
-        self._captured: dict[tuple, _Captured] = {}
+        self._captured: dict[_ShapeKey, _Captured[R]] = {}
 
     @property
-    def captured_shapes(self) -> list[tuple]:
+    def captured_shapes(self) -> list[_ShapeKey]:
         return list(self._captured)
 
-    def __call__(self, *inputs: torch.Tensor) -> object:
+    def __call__(self, *inputs: torch.Tensor) -> R:
         key = tuple((tuple(t.shape), t.dtype) for t in inputs)
         entry = self._captured.get(key)
         if entry is None:
@@ -106,9 +111,9 @@ class CudaGraphCall:
         entry.graph.replay()
         return entry.outputs
 
-    def _capture(self, inputs: tuple[torch.Tensor, ...]) -> _Captured:
+    def _capture(self, inputs: tuple[torch.Tensor, ...]) -> _Captured[R]:
         static = tuple(t.clone() for t in inputs)
-        side = torch.cuda.Stream()
+        side = torch.cuda.Stream()  # type: ignore[no-untyped-call]  # torch: Stream.__new__ is unannotated
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(GRAPH_WARMUP_CALLS):
@@ -130,7 +135,7 @@ class Uploader:
 
     def __init__(self, device: torch.device):
         self.device = device
-        self._staging: dict[tuple, tuple[torch.Tensor, torch.cuda.Event]] = {}
+        self._staging: dict[tuple[int, ...], tuple[torch.Tensor, torch.cuda.Event]] = {}
 
     @property
     def pinned(self) -> bool:
@@ -141,7 +146,8 @@ class Uploader:
             return to_tensor(patches, self.device)
         key = patches.shape
         if key not in self._staging:
-            self._staging[key] = (torch.empty(key, dtype=torch.uint8, pin_memory=True), torch.cuda.Event())
+            event = torch.cuda.Event()  # type: ignore[no-untyped-call]  # torch: Event.__new__ is unannotated
+            self._staging[key] = (torch.empty(key, dtype=torch.uint8, pin_memory=True), event)
         buffer, copied = self._staging[key]
         copied.synchronize()
         buffer.numpy()[...] = patches

@@ -11,18 +11,19 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 BoxLike = Sequence[float] | np.ndarray
 
 
-def _as_box(box: BoxLike) -> np.ndarray:
+def _as_box(box: BoxLike) -> npt.NDArray[np.float64]:
     array = np.asarray(box, dtype=np.float64)
     if array.shape != (4,):
         raise ValueError(f"a box needs exactly 4 values (x, y, w, h), got shape {array.shape}")
     return array
 
 
-def validate_box(box: BoxLike, height: int, width: int) -> np.ndarray:
+def validate_box(box: BoxLike, height: int, width: int) -> npt.NDArray[np.float64]:
     """Check an (x, y, w, h) box against an image of height x width; return it as float64.
 
     Catches the boxes that would otherwise crash or silently corrupt the first template.
@@ -115,7 +116,7 @@ def crop_square(
     return patch.reshape((output_size, output_size) + image.shape[2:]), output_size / crop_size
 
 
-def hann_window(size: int) -> np.ndarray:
+def hann_window(size: int) -> npt.NDArray[np.float64]:
     """size x size Hann window (the official `hann2d`), which penalises large jumps."""
     k = np.arange(1, size + 1, dtype=np.float64)
     window = 0.5 * (1.0 - np.cos(2.0 * math.pi * k / (size + 1)))
@@ -124,7 +125,7 @@ def hann_window(size: int) -> np.ndarray:
 
 def map_box_back(
     pred_cxcywh_pixels: BoxLike, prev_box: BoxLike, search_size: int, resize_factor: float
-) -> np.ndarray:
+) -> npt.NDArray[np.float64]:
     """Move a (cx, cy, w, h) box in crop pixels (already divided by resize_factor) into the image.
 
     Like the official code, the crop is assumed centred on the previous box's centre (the
@@ -138,7 +139,7 @@ def map_box_back(
     return np.array([cx_image - 0.5 * w, cy_image - 0.5 * h, w, h], dtype=np.float64)
 
 
-def clip_box(box: BoxLike, height: int, width: int, margin: float = 10) -> np.ndarray:
+def clip_box(box: BoxLike, height: int, width: int, margin: float = 10) -> npt.NDArray[np.float64]:
     """Keep an (x, y, w, h) box inside the image and at least `margin` pixels wide and high.
 
     The official `clip_box`; it keeps the next search crop on the image even after a bad frame.

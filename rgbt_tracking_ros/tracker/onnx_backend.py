@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
 from rgbt_tracking_ros.models.head import decode_boxes
-from rgbt_tracking_ros.models.protocol import model_geometry
+from rgbt_tracking_ros.models.protocol import TrackingModel, model_geometry
 from rgbt_tracking_ros.tracker.geometry import hann_window
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +87,20 @@ def auto_declines(model: nn.Module, device: torch.device, autocast: torch.dtype 
     return reason
 
 
+def _calls(model: nn.Module) -> TrackingModel:
+    """The model as the protocol it implements (an nn.Module's attributes type as tensors or modules)."""
+    return cast(TrackingModel, model)
+
+
 class _SearchGraph(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, tokens: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor):
-        return tuple(self.model.track_search(tokens, search_rgb, search_x).values())
+    def forward(
+        self, tokens: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        return tuple(_calls(self.model).track_search(tokens, search_rgb, search_x).values())
 
 
 class _EncodeGraph(nn.Module):
@@ -98,7 +109,7 @@ class _EncodeGraph(nn.Module):
         self.model = model
 
     def forward(self, template_rgb: torch.Tensor, template_x: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_templates(template_rgb, template_x)
+        return _calls(self.model).encode_templates(template_rgb, template_x)
 
 
 def sample_crops(model: nn.Module, seed: int = 1) -> tuple[torch.Tensor, ...]:
@@ -141,19 +152,22 @@ def _export(module: nn.Module, inputs: tuple[torch.Tensor, ...], input_names: tu
     levels = [log.level for log in loggers]
     for log in loggers:
         log.setLevel(logging.ERROR)
-    buffer = io.BytesIO()
     try:
         with torch.no_grad():
-            torch.onnx.export(module, inputs, buffer, input_names=list(input_names),
-                              output_names=output_names, opset_version=OPSET, dynamo=True,
-                              external_data=False, verbose=False)
+            # No file: the exporter returns the program (writing to a BytesIO is deprecated).
+            program = torch.onnx.export(module, inputs, input_names=list(input_names),
+                                        output_names=output_names, opset_version=OPSET, dynamo=True,
+                                        external_data=False, verbose=False)
     finally:
         for log, level in zip(loggers, levels):
             log.setLevel(level)
-    return buffer.getvalue()
+    if program is None:
+        raise OnnxBackendError(f"torch.onnx.export returned no program for {type(module).__name__}")
+    graph: bytes = program.model_proto.SerializeToString()
+    return graph
 
 
-def session_options(threads: int | None = None):
+def session_options(threads: int | None = None) -> onnxruntime.SessionOptions:
     """onnxruntime's options for batch-1 tracking on a small CPU: intra-op threads as torch
     uses (2 on the 2-core machine), one graph at a time, all graph optimisations, and worker
     threads that sleep instead of spinning between operators (on a shared CPU spinning takes
@@ -173,8 +187,8 @@ def session_options(threads: int | None = None):
 class OnnxBackend:
     """`encode_templates` / `track_search` of a model, run by onnxruntime on CPU.
 
-    Takes and returns torch tensors like the model (CPU, float32); template tokens are kept
-    as the numpy array the search graph reads."""
+    Takes and returns torch tensors like the model (CPU, float32); the template tokens are a
+    tensor over the numpy array the search graph reads (no copy either way)."""
 
     name = "onnxruntime"
 
@@ -187,8 +201,11 @@ class OnnxBackend:
         model = model.eval()
         crops = sample_crops(model)
         with torch.inference_mode():
-            tokens = model.encode_templates(*crops[:2])
-            reference = model.track_search(tokens, *crops[2:])
+            # Typed as the protocol promises, checked as a model may break the promise.
+            tokens: object = _calls(model).encode_templates(*crops[:2])
+            reference: object = None
+            if isinstance(tokens, torch.Tensor):
+                reference = _calls(model).track_search(tokens, *crops[2:])
         if not isinstance(tokens, torch.Tensor) or not isinstance(reference, dict):
             raise OnnxBackendError("encode_templates must return a tensor and track_search a dict")
         self.output_names = list(reference)
@@ -196,6 +213,7 @@ class OnnxBackend:
         self.source = "memory"
         graphs = self._cached(key)
         if graphs is not None:
+            problem: str | None
             try:
                 self._load(*graphs)
             except Exception as error:  # noqa: BLE001 - a broken cached file is exported again
@@ -214,11 +232,12 @@ class OnnxBackend:
         self._store(key, graphs)
 
     # -- the tracker's interface ------------------------------------------------------------
-    def encode_templates(self, template_rgb: torch.Tensor, template_x: torch.Tensor) -> np.ndarray:
+    def encode_templates(self, template_rgb: torch.Tensor, template_x: torch.Tensor) -> torch.Tensor:
         feeds = {ENCODE_INPUTS[0]: _array(template_rgb), ENCODE_INPUTS[1]: _array(template_x)}
-        return self._encode.run(None, feeds)[0]
+        tokens: npt.NDArray[np.float32] = self._encode.run(None, feeds)[0]
+        return torch.from_numpy(tokens)
 
-    def track_search(self, template_tokens: np.ndarray, search_rgb: torch.Tensor,
+    def track_search(self, template_tokens: torch.Tensor, search_rgb: torch.Tensor,
                      search_x: torch.Tensor) -> dict[str, torch.Tensor]:
         feeds = {SEARCH_INPUTS[0]: _array(template_tokens), SEARCH_INPUTS[1]: _array(search_rgb),
                  SEARCH_INPUTS[2]: _array(search_x)}
@@ -253,7 +272,7 @@ class OnnxBackend:
             got = self.track_search(got_tokens, *crops[2:])
         except Exception as error:  # noqa: BLE001 - a broken cached file is re-exported
             return f"{type(error).__name__}: {error}"
-        pairs = [("template_tokens", torch.from_numpy(got_tokens), tokens)]
+        pairs = [("template_tokens", got_tokens, tokens)]
         pairs += [(name, got[name], reference[name]) for name in self.output_names]
         for name, actual, expected in pairs:
             if actual.shape != expected.shape:
@@ -297,9 +316,7 @@ class OnnxBackend:
             self.source = "exported, memory"
 
 
-def _array(value: torch.Tensor | np.ndarray) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return np.ascontiguousarray(value, dtype=np.float32)
+def _array(value: torch.Tensor) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(value.detach().cpu().numpy(), dtype=np.float32)
 
 

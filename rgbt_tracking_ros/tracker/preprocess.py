@@ -9,6 +9,7 @@ import functools
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -22,7 +23,7 @@ def _check_size(image: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} image is empty (shape {image.shape})")
 
 
-def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+def to_rgb_uint8(image: np.ndarray) -> npt.NDArray[np.uint8]:
     """Return the RGB frame if it is an (H, W, 3) uint8 array; raise a clear ValueError if not."""
     if not isinstance(image, np.ndarray):
         raise ValueError(f"RGB image must be a numpy array, got {type(image).__name__}")
@@ -43,7 +44,7 @@ def _check_range(value_range: tuple[float, float] | None) -> tuple[float, float]
     return lo, hi
 
 
-def _scale_to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def _scale_to_uint8(values: np.ndarray, lo: float, hi: float) -> npt.NDArray[np.uint8]:
     values = values.astype(np.float64)
     if hi <= lo:  # constant frame: no contrast to stretch
         return np.zeros(values.shape, dtype=np.uint8)
@@ -52,13 +53,16 @@ def _scale_to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
 
 
-def _scale_uint16(values: np.ndarray, lo: float, hi: float, present: tuple[float, float] | None = None) -> np.ndarray:
+def _scale_uint16(
+    values: npt.NDArray[np.uint16], lo: float, hi: float, present: tuple[float, float] | None = None
+) -> npt.NDArray[np.uint8]:
     """`_scale_to_uint8` for uint16 frames through a table over the values present (their
     min and max, when the caller has them): the same numbers from one gather instead of
     several float64 passes over the frame."""
     low, high = present or cv2.minMaxLoc(values)[:2]
     table = _scale_to_uint8(np.arange(int(low), int(high) + 1, dtype=np.uint16), lo, hi)
-    return np.take(table, values - np.uint16(low))
+    scaled: npt.NDArray[np.uint8] = np.take(table, values - np.uint16(low))
+    return scaled
 
 
 def thermal_source(
@@ -96,7 +100,8 @@ def thermal_source(
     if mode == "fixed":
         return thermal, fixed_range
     if thermal.dtype == np.uint16:  # every value is finite
-        return thermal, tuple(cv2.minMaxLoc(thermal)[:2])
+        low, high = cv2.minMaxLoc(thermal)[:2]
+        return thermal, (low, high)
     finite = thermal[np.isfinite(thermal)]
     return thermal, ((float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0))
 
@@ -136,7 +141,7 @@ def thermal_to_rgb8(
     return cv2.cvtColor(np.ascontiguousarray(gray), cv2.COLOR_GRAY2RGB)
 
 
-def check_homography(homography: np.ndarray) -> np.ndarray:
+def check_homography(homography: np.ndarray) -> npt.NDArray[np.float64]:
     """Return a 3x3 finite, invertible homography as float64, or raise a clear ValueError."""
     matrix = np.asarray(homography, dtype=np.float64)
     if matrix.shape != (3, 3):
@@ -200,10 +205,11 @@ def to_tensor(
 
 
 @functools.lru_cache(maxsize=1)
-def _normalised_levels() -> np.ndarray:
+def _normalised_levels() -> npt.NDArray[np.float32]:
     """(3, 256) float32: `normalise` of every uint8 level per channel, by the same ops."""
     levels = torch.arange(256, dtype=torch.uint8).view(1, 1, 256, 1).repeat(1, 1, 1, 3)  # NHWC
-    return normalise(levels)[0, :, 0, :].numpy().copy()
+    table: npt.NDArray[np.float32] = normalise(levels)[0, :, 0, :].numpy().copy()
+    return table
 
 
 def normalise(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -5,6 +5,7 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 
 class TrackState(enum.Enum):
@@ -24,7 +25,7 @@ class TrackResult:
     search re-acquired the target.
     """
 
-    box: np.ndarray
+    box: npt.NDArray[np.float64]
     confidence: float
     state: TrackState
     frames_since_seen: int = 0

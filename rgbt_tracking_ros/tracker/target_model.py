@@ -87,6 +87,8 @@ class DiscriminativeTargetModel:
         """(C, H, W) -> (D, H, W) normalised principal components."""
         if features.ndim != 3:
             raise ValueError(f"features must be (C, H, W), got shape {tuple(features.shape)}")
+        if self._projection is None or self._scales is None:
+            raise RuntimeError("project() called before fit()")
         channels, height, width = features.shape
         flat = features.float().reshape(channels, -1) * self._scales[:, None]
         return (self._projection @ flat).reshape(-1, height, width)
@@ -99,13 +101,19 @@ class DiscriminativeTargetModel:
     # The filter's correlation with the features, A f, and its adjoint, A^T r, are computed
     # with FFTs over a grid padded by the filter size, so nothing wraps around: the same
     # numbers as a zero-padded "same" convolution, at a fraction of its CPU time.
+    def _fitted_filter(self) -> torch.Tensor:
+        if self.filter is None:
+            raise RuntimeError("the target model has no filter before fit()")
+        return self.filter
+
     def _padded(self, height: int, width: int) -> tuple[int, int]:
-        kh, kw = self.filter.shape[-2:]
+        kh, kw = self._fitted_filter().shape[-2:]
         return height + kh, width + kw
 
     def _spectrum(self, x: torch.Tensor) -> torch.Tensor:
         """rfft2 of (..., H, W) maps zero-padded to the padded grid."""
-        return torch.fft.rfft2(x, s=self._padded(*x.shape[-2:]))
+        spectrum: torch.Tensor = torch.fft.rfft2(x, s=self._padded(*x.shape[-2:]))
+        return spectrum
 
     def _kernel(self, filt: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Conjugate spectrum of a (1, D, kh, kw) filter centred on the padded grid's origin."""
@@ -117,13 +125,14 @@ class DiscriminativeTargetModel:
     def _apply(self, spectrum: torch.Tensor, kernel: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """out[i, j] = sum_{d,u,v} x_d[i + u - kh//2, j + v - kw//2] f_d[u, v]: (H, W), with
         `kernel` = `_kernel(f)`."""
-        return torch.fft.irfft2((spectrum * kernel).sum(0), s=self._padded(height, width))[:height, :width]
+        out: torch.Tensor = torch.fft.irfft2((spectrum * kernel).sum(0), s=self._padded(height, width))
+        return out[:height, :width]
 
     def _apply_transposed(self, spectrum: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """grad_f of sum_ij r_ij (A f)_ij: (1, D, kh, kw)."""
-        kh, kw = self.filter.shape[-2:]
+        kh, kw = self._fitted_filter().shape[-2:]
         padded = self._padded(*residual.shape)
-        lags = torch.fft.irfft2(spectrum * torch.conj(self._spectrum(residual)), s=padded)
+        lags: torch.Tensor = torch.fft.irfft2(spectrum * torch.conj(self._spectrum(residual)), s=padded)
         lags = torch.roll(lags, (kh // 2, kw // 2), dims=(1, 2))
         return lags[None, :, :kh, :kw]
 
@@ -139,10 +148,11 @@ class DiscriminativeTargetModel:
     def _solve(self, iterations: int) -> None:
         """Conjugate gradients on the normal equations, from the current filter."""
         self._spectra = [self._spectrum(x) for x, _ in self._samples]
-        rhs = torch.zeros_like(self.filter)
+        filt = self._fitted_filter()
+        rhs = torch.zeros_like(filt)
         for (_, label), weight, spectrum in zip(self._samples, self._weights, self._spectra):
             rhs = rhs + weight * self._apply_transposed(spectrum, label)
-        residual = rhs - self._normal(self.filter)
+        residual = rhs - self._normal(filt)
         direction = residual.clone()
         norm = float((residual * residual).sum())
         for _ in range(iterations):
@@ -153,12 +163,13 @@ class DiscriminativeTargetModel:
             if curvature <= 0:
                 break
             step = norm / curvature
-            self.filter = self.filter + step * direction
+            filt = filt + step * direction
             residual = residual - step * product
             new_norm = float((residual * residual).sum())
             direction = residual + (new_norm / norm) * direction
             norm = new_norm
-        self._filter_spectrum = self._kernel(self.filter, *self._samples[0][0].shape[-2:])
+        self.filter = filt
+        self._filter_spectrum = self._kernel(filt, *self._samples[0][0].shape[-2:])
 
     def fit(
         self,
@@ -205,7 +216,7 @@ class DiscriminativeTargetModel:
 
     def respond(self, features: torch.Tensor) -> torch.Tensor:
         """(H, W) response of the filter on new (C, H, W) features."""
-        if not self.fitted:
+        if self._filter_spectrum is None:
             raise RuntimeError("respond() called before fit()")
         x = self.project(features)
         return self._apply(self._spectrum(x), self._filter_spectrum, *x.shape[-2:])

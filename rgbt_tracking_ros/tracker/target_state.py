@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from rgbt_tracking_ros.defaults import TRACKER_POLICIES as POLICIES
 from rgbt_tracking_ros.tracker.geometry import clip_box
@@ -76,7 +77,7 @@ class StatePolicy:
 class Decision:
     """The outcome of one frame: what `track()` reports and whether to keep a template."""
 
-    box: np.ndarray
+    box: npt.NDArray[np.float64]
     state: TrackState
     frames_since_seen: int
     reason: str
@@ -84,7 +85,7 @@ class Decision:
     redetected: bool = False
 
 
-def bounded_size(previous: np.ndarray, predicted: np.ndarray, max_scale_step: float,
+def bounded_size(previous: npt.NDArray[np.float64], predicted: npt.NDArray[np.float64], max_scale_step: float,
                  max_aspect_step: float, smoothing: float) -> tuple[float, float]:
     """(w, h) moved from `previous` towards `predicted` with bounded, smoothed log changes."""
     pw, ph = float(previous[2]), float(previous[3])
@@ -98,7 +99,9 @@ def bounded_size(previous: np.ndarray, predicted: np.ndarray, max_scale_step: fl
     return scale * math.sqrt(aspect), scale / math.sqrt(aspect)
 
 
-def tile_boxes(height: int, width: int, box: np.ndarray, factor: float, max_tiles: int) -> list[np.ndarray]:
+def tile_boxes(
+    height: int, width: int, box: npt.NDArray[np.float64], factor: float, max_tiles: int
+) -> list[npt.NDArray[np.float64]]:
     """Target-sized boxes whose search crops (side factor * sqrt(w h)) tile the whole frame.
 
     Crop centres run from a quarter crop inside one border to a quarter crop inside the other,
@@ -128,7 +131,7 @@ def tile_boxes(height: int, width: int, box: np.ndarray, factor: float, max_tile
 class TargetState:
     """The target's state from `initialize` on; `update` once per frame with the model's peak."""
 
-    def __init__(self, policy: StatePolicy, box: np.ndarray):
+    def __init__(self, policy: StatePolicy, box: npt.NDArray[np.float64]):
         self.policy = policy
         self.box = np.asarray(box, dtype=np.float64).copy()
         self.frames_since_seen = 0
@@ -151,7 +154,7 @@ class TargetState:
         n = self.policy.redetect_interval
         return self.robust and n > 0 and self.frames_since_seen > 0 and self.frames_since_seen % n == 0
 
-    def update(self, predicted: np.ndarray, confidence: float, height: int, width: int) -> Decision:
+    def update(self, predicted: npt.NDArray[np.float64], confidence: float, height: int, width: int) -> Decision:
         """The local search's peak (box in image pixels, windowed score) for this frame."""
         p = self.policy
         lost = not confidence >= p.lost_threshold  # NaN counts as lost
@@ -168,7 +171,7 @@ class TargetState:
         reason = f"re-acquired after {was_lost} lost frame(s), confidence {confidence:.3f}" if was_lost else ""
         return Decision(self.box.copy(), TrackState.TRACKING, 0, reason, take_template=True)
 
-    def redetect(self, found: np.ndarray | None, score: float, tiles: int, height: int,
+    def redetect(self, found: npt.NDArray[np.float64] | None, score: float, tiles: int, height: int,
                  width: int) -> Decision:
         """The full-frame search's best peak (raw score) after `update` left the target LOST."""
         p = self.policy
@@ -186,7 +189,7 @@ class TargetState:
         self.frames_since_seen += 1
         return Decision(self.box.copy(), TrackState.LOST, self.frames_since_seen, reason, take_template=False)
 
-    def _accept(self, predicted: np.ndarray, height: int, width: int) -> None:
+    def _accept(self, predicted: npt.NDArray[np.float64], height: int, width: int) -> None:
         p = self.policy
         predicted = clip_box(predicted, height, width, p.clip_margin)
         w, h = bounded_size(self.box, predicted, p.max_scale_step, p.max_aspect_step, p.size_smoothing)

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from .geometry import BoxLike, CropWindow, crop_window
 from .preprocess import check_homography, thermal_source, thermal_to_gray8
@@ -40,7 +42,7 @@ class ThermalFrame:
     value_range: tuple[float, float] | None  # None: uint8, used as it is
     minmax: bool
     rgb_size: tuple[int, int]  # (height, width)
-    homography: np.ndarray | None
+    homography: npt.NDArray[np.float64] | None
 
     @classmethod
     def of(cls, thermal: np.ndarray, rgb_shape: tuple[int, ...], mode: str = "minmax",
@@ -77,7 +79,7 @@ def crop_thermal(frame: ThermalFrame, box_xywh: BoxLike, factor: float, output_s
     return patch if channels else cv2.cvtColor(patch, cv2.COLOR_GRAY2RGB)
 
 
-def _crop_to_rgb(window: CropWindow, output_size: int) -> np.ndarray:
+def _crop_to_rgb(window: CropWindow, output_size: int) -> npt.NDArray[np.float64]:
     """3x3 map from a patch pixel to the RGB pixel the crop's resize samples there
     (cv2.resize, INTER_LINEAR: source = (destination + 0.5) * scale - 0.5)."""
     scale = window.size / output_size
@@ -86,7 +88,7 @@ def _crop_to_rgb(window: CropWindow, output_size: int) -> np.ndarray:
                      [0.0, 0.0, 1.0]])
 
 
-def _rgb_to_thermal(frame: ThermalFrame) -> np.ndarray:
+def _rgb_to_thermal(frame: ThermalFrame) -> npt.NDArray[np.floating[Any]]:
     """3x3 map from an RGB pixel to the thermal pixel `align_thermal` samples there."""
     if frame.homography is not None:
         return np.linalg.inv(frame.homography)
@@ -95,7 +97,7 @@ def _rgb_to_thermal(frame: ThermalFrame) -> np.ndarray:
     return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
 
 
-def _footprint(matrix: np.ndarray, output_size: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+def _footprint(matrix: npt.NDArray[np.floating[Any]], output_size: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """Rows [r0, r1) x cols [c0, c1) of the thermal frame under the patch, with a margin."""
     t_height, t_width = shape[:2]
     edge = (-1.0, float(output_size))
@@ -141,9 +143,10 @@ def _warped_crop(frame: ThermalFrame, window: CropWindow, output_size: int) -> n
     return patch
 
 
-def _inside_weights(size: int, start: int, stop: int, output_size: int) -> np.ndarray:
+def _inside_weights(size: int, start: int, stop: int, output_size: int) -> npt.NDArray[np.float32]:
     """Per patch row (column): the share of the resized value that comes from crop pixels
     [start, stop), those inside the image."""
     inside = np.zeros((1, size), np.float32)
     inside[0, start:stop] = 1.0
-    return cv2.resize(inside, (output_size, 1), interpolation=cv2.INTER_LINEAR)[0]
+    resized: npt.NDArray[np.float32] = cv2.resize(inside, (output_size, 1), interpolation=cv2.INTER_LINEAR)[0]
+    return resized

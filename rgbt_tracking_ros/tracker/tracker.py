@@ -9,15 +9,18 @@ the last confident box, widen the search and re-detect over the whole frame) is 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
 from rgbt_tracking_ros.defaults import TRACKER_POLICIES
 from rgbt_tracking_ros.models.head import decode_boxes
-from rgbt_tracking_ros.models.protocol import DEFAULT_SEARCH_FACTOR, model_geometry
+from rgbt_tracking_ros.models.protocol import DEFAULT_SEARCH_FACTOR, TrackingModel, model_geometry
 from rgbt_tracking_ros.tracker.acceleration import (
     Uploader,
     accelerate,
@@ -40,7 +43,7 @@ from rgbt_tracking_ros.tracker.preprocess import (
 )
 from rgbt_tracking_ros.tracker.result import TrackResult, TrackState
 from rgbt_tracking_ros.tracker.target_model import InstanceMatcher, TargetModelConfig
-from rgbt_tracking_ros.tracker.target_state import POLICIES, StatePolicy, TargetState, tile_boxes
+from rgbt_tracking_ros.tracker.target_state import StatePolicy, TargetState, tile_boxes
 from rgbt_tracking_ros.tracker.thermal_crop import ThermalFrame, crop_thermal
 
 CLIP_MARGIN = 10
@@ -83,7 +86,7 @@ class TrackerConfig:
     compile: bool = False  # torch.compile the model call (minutes of compiling); ignored on CPU
     thermal_mode: str = "minmax"
     thermal_range: tuple[float, float] | None = None
-    homography: np.ndarray | None = None  # thermal pixel -> RGB pixel; None = resize
+    homography: npt.NDArray[np.float64] | None = None  # thermal pixel -> RGB pixel; None = resize
     # Online discriminative target model (tracker/target_model.py) fused with the learned
     # score map. None: as the model's config says (`tracker: {target_model: ...}`; on for
     # compact_rgbt, off for AINet / DMTrack); it needs a model whose `track_search` returns
@@ -116,10 +119,10 @@ def _resolve_device(name: str) -> torch.device:
 
 
 def _check_config(config: TrackerConfig) -> None:
-    if not (config.template_factor > 0 and config.search_factor > 0):
+    if not all(factor is not None and factor > 0 for factor in (config.template_factor, config.search_factor)):
         raise ValueError("template_factor and search_factor must be positive")
-    if config.policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {config.policy!r}")
+    if config.policy not in TRACKER_POLICIES:
+        raise ValueError(f"policy must be one of {TRACKER_POLICIES}, got {config.policy!r}")
     for name in ("lost_threshold", "redetect_threshold"):
         value = getattr(config, name)
         if value is not None and not np.isfinite(value):
@@ -137,21 +140,23 @@ def _wants_target_model(config: TrackerConfig, model: nn.Module) -> bool:
     return bool(_model_tracker_defaults(getattr(model, "config", None) or {}).get("target_model", False))
 
 
-def _model_tracker_defaults(model_config: dict) -> dict:
+def _model_tracker_defaults(model_config: Mapping[str, Any]) -> dict[str, Any]:
     if "tracker" in model_config:
-        return model_config["tracker"] or {}
+        section: dict[str, Any] = model_config["tracker"] or {}
+        return section
     name = model_config.get("name")
     if not name:
         return {}
     from rgbt_tracking_ros.models.registry import load_model_config
 
     try:
-        return load_model_config(name).get("tracker") or {}
+        registered: dict[str, Any] = load_model_config(name).get("tracker") or {}
     except (KeyError, FileNotFoundError, ValueError):
         return {}
+    return registered
 
 
-def state_policy(config: TrackerConfig, model_config: dict | None = None) -> StatePolicy:
+def state_policy(config: TrackerConfig, model_config: Mapping[str, Any] | None = None) -> StatePolicy:
     """The target-state settings: TrackerConfig's, with thresholds it leaves at None taken
     from the model config's `tracker:` section (config/models/<name>.yaml; for a checkpoint
     whose stored config predates that section, the registered config of the same name), else
@@ -185,11 +190,9 @@ class RGBTTracker:
     def __init__(self, model: nn.Module, config: TrackerConfig | None = None):
         config = config if config is not None else TrackerConfig()
         geometry = model_geometry(model)  # sizes, factors, templates: the model protocol
-        self.config = replace(
-            config,
-            template_factor=geometry.template_factor if config.template_factor is None else config.template_factor,
-            search_factor=geometry.search_factor if config.search_factor is None else config.search_factor,
-        )
+        self._template_factor = geometry.template_factor if config.template_factor is None else config.template_factor
+        self._search_factor = geometry.search_factor if config.search_factor is None else config.search_factor
+        self.config = replace(config, template_factor=self._template_factor, search_factor=self._search_factor)
         _check_config(self.config)
         self.num_templates = geometry.num_templates
         self.template_size = geometry.template_size
@@ -203,8 +206,11 @@ class RGBTTracker:
         self._autocast = autocast_dtype(self.config.precision, self.config.half, self.device)
         self.model = model.to(self.device).eval()
         self.execution = execution_mode(self.config.compile, self.config.cuda_graph, self.device)
-        self._track_search = accelerate(self.model.track_search, self.execution)
-        self._encode_templates = self.model.encode_templates
+        calls = cast(TrackingModel, self.model)  # model_geometry has checked that it has them
+        self._track_search: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] = (
+            accelerate(calls.track_search, self.execution)
+        )
+        self._encode_templates: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = calls.encode_templates
         self.onnx = select_backend(self.model, self.config.backend, self.device, self._autocast, self.execution)
         if self.onnx is not None:
             self._encode_templates, self._track_search = self.onnx.encode_templates, self.onnx.track_search
@@ -218,11 +224,11 @@ class RGBTTracker:
 
     def reset(self) -> None:
         """Forget the target; `initialize` must be called again before `track`."""
-        self._box: np.ndarray | None = None
+        self._box: npt.NDArray[np.float64] | None = None
         self._memory: deque[tuple[torch.Tensor, torch.Tensor]] = deque(
             maxlen=self.num_templates
         )
-        self._encoded_templates: torch.Tensor | np.ndarray | None = None
+        self._encoded_templates: torch.Tensor | None = None
         self._matcher: InstanceMatcher | None = None
         self._age = 0
         self._frames_since_seen = 0
@@ -233,7 +239,7 @@ class RGBTTracker:
         return self._box is not None
 
     @property
-    def box(self) -> np.ndarray | None:
+    def box(self) -> npt.NDArray[np.float64] | None:
         """Current (x, y, w, h) state in RGB pixels, or None before `initialize`."""
         return None if self._box is None else self._box.copy()
 
@@ -250,7 +256,7 @@ class RGBTTracker:
     @property
     def search_factor(self) -> float:
         """The search factor the next `track` will crop with (it widens while LOST)."""
-        return self.config.search_factor if self._target is None else self._target.search_factor
+        return self._search_factor if self._target is None else self._target.search_factor
 
     def set_lost_threshold(self, value: float | None) -> None:
         """Change the LOST threshold at once (a live parameter); None: the model config's."""
@@ -262,30 +268,30 @@ class RGBTTracker:
 
     def initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> None:
         """Start tracking the object in box_xywh (RGB pixels) of this frame pair."""
-        rgb, thermal = self._prepare(rgb, thermal)
+        rgb, frame = self._prepare(rgb, thermal)
         box = validate_box(box_xywh, rgb.shape[0], rgb.shape[1])
-        template = self._template(rgb, thermal, box)
+        template = self._template(rgb, frame, box)
         self.reset()
         self._memory.append(template)
         self._box = box
         self._target = TargetState(self.policy, box)
         if self._use_target_model:
-            self._fit_target_model(rgb, thermal, box)
+            self._fit_target_model(rgb, frame, box)
 
     def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult:
         """Locate the target in the next frame pair."""
-        if self._box is None:
+        if self._box is None or self._target is None:
             raise RuntimeError("track() called before initialize()")
-        rgb, thermal = self._prepare(rgb, thermal)
+        rgb, frame = self._prepare(rgb, thermal)
         height, width = rgb.shape[:2]
         target = self._target
         factor = target.search_factor
-        pred, confidence = self._search(rgb, thermal, self._box, factor)
+        pred, confidence = self._search(rgb, frame, self._box, factor)
         before = (target.box.copy(), target.frames_since_seen)
         try:
             decision = target.update(pred, confidence, height, width)
             if decision.state is TrackState.LOST and target.full_search_due:
-                found, score, tiles = self._search_frame(rgb, thermal)
+                found, score, tiles = self._search_frame(rgb, frame, self._box)
                 decision = target.redetect(found, score, tiles, height, width)
                 if decision.redetected:
                     confidence = score  # the full-frame peak (raw) that re-acquired the target
@@ -294,7 +300,7 @@ class RGBTTracker:
             raise
         box = decision.box
         if self.num_templates > 1 and decision.take_template:
-            self._memory.append(self._template(rgb, thermal, box))
+            self._memory.append(self._template(rgb, frame, box))
             self._encoded_templates = None
         self._box = box
         self._age += 1
@@ -316,13 +322,13 @@ class RGBTTracker:
         the target model may learn from a confident crop; calibration turns that off."""
         if self._box is None:
             raise RuntimeError("peak_at() called before initialize()")
-        rgb, thermal = self._prepare(rgb, thermal)
+        rgb, frame = self._prepare(rgb, thermal)
         box = validate_box(box_xywh, rgb.shape[0], rgb.shape[1])
-        return self._search(rgb, thermal, box, self.config.search_factor)[1]
+        return self._search(rgb, frame, box, self._search_factor)[1]
 
     def _search(
-        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray, factor: float
-    ) -> tuple[np.ndarray, float]:
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64], factor: float
+    ) -> tuple[npt.NDArray[np.float64], float]:
         """One search crop around `box`: the model call and the score-map decode. Returns the
         best peak's box (x, y, w, h) in image pixels, not clipped, and its windowed score."""
         search_size = self.search_size
@@ -340,7 +346,7 @@ class RGBTTracker:
         return map_box_back(pred, box, search_size, resize_factor), float(score[0])
 
     def _search_output(
-        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray, factor: float
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64], factor: float
     ) -> tuple[dict[str, torch.Tensor], float]:
         """The model's output on the search crop pair around `box`, and the crop's resize factor."""
         search_rgb, resize_factor = crop_square(rgb, box, factor, self.search_size)
@@ -349,27 +355,30 @@ class RGBTTracker:
         with torch.inference_mode(), autocast_context(self.device, self._autocast, self.execution):
             return self._run_model(search[0:1], search[1:2]), resize_factor
 
-    def _search_frame(self, rgb: np.ndarray, thermal: ThermalFrame) -> tuple[np.ndarray | None, float, int]:
-        """Re-detection over the whole frame: crops at the target's scale (`tile_boxes`) in
+    def _search_frame(
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64] | None, float, int]:
+        """Re-detection over the whole frame: crops at `box`'s scale (`tile_boxes`) in
         batches through the model, without the Hann window (a target may be anywhere).
         Returns the best peak's box in image pixels (None if no finite one), its raw score and
         the number of crops."""
-        config, search_size = self.config, self.search_size
+        config, search_size, factor = self.config, self.search_size, self._search_factor
         height, width = rgb.shape[:2]
-        tiles = tile_boxes(height, width, self._box, config.search_factor, config.redetect_max_tiles)
-        best_box, best_score = None, -np.inf
+        tiles = tile_boxes(height, width, box, factor, config.redetect_max_tiles)
+        best_box: npt.NDArray[np.float64] | None = None
+        best_score = -np.inf
         templates = self._templates()
         for start in range(0, len(tiles), config.redetect_batch):
             chunk = tiles[start : start + config.redetect_batch]
-            crops = [crop_square(rgb, tile, config.search_factor, search_size) for tile in chunk]
+            crops = [crop_square(rgb, tile, factor, search_size) for tile in chunk]
             patches = []
             for tile, (patch, _) in zip(chunk, crops):
-                patches += [patch, crop_thermal(thermal, tile, config.search_factor, search_size)]
+                patches += [patch, crop_thermal(thermal, tile, factor, search_size)]
             search = self._upload(np.stack(patches))
             count = len(chunk)
             expanded = [t.expand(count, *t.shape[1:]) for t in templates]
             with torch.inference_mode(), autocast_context(self.device, self._autocast, "eager"):
-                output = self.model(*expanded, search[0::2], search[1::2])
+                output: dict[str, torch.Tensor] = self.model(*expanded, search[0::2], search[1::2])
             score_map, size_map, offset_map = self._check_output(output, count)
             boxes, scores = decode_boxes(score_map, size_map, offset_map)
             for index in range(count):
@@ -381,9 +390,11 @@ class RGBTTracker:
                     best_score = score
         return best_box, best_score, len(tiles)
 
-    def _fit_target_model(self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray) -> None:
+    def _fit_target_model(
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
+    ) -> None:
         """Fit the online target model on this frame's search crop around the given box."""
-        output, resize_factor = self._search_output(rgb, thermal, box, self.config.search_factor)
+        output, resize_factor = self._search_output(rgb, thermal, box, self._search_factor)
         if "search_features" not in output:
             raise RuntimeError("target_model needs a model whose output has 'search_features'")
         _, size_map, _ = self._check_output(output)
@@ -392,7 +403,7 @@ class RGBTTracker:
         target_wh = tuple((box[2:] * resize_factor / self.search_size).tolist())
         self._matcher.fit(output["search_features"], size_map, target_wh)
 
-    def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, ThermalFrame]:
+    def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[npt.NDArray[np.uint8], ThermalFrame]:
         """Check both frames. The thermal one stays in its own pixels: only its crops are
         converted to 8 bit and put onto the RGB grid (`crop_thermal`), not the whole frame."""
         rgb = to_rgb_uint8(rgb)
@@ -400,9 +411,9 @@ class RGBTTracker:
                                     self.config.thermal_range, self._homography)
 
     def _template(
-        self, rgb: np.ndarray, thermal: ThermalFrame, box: np.ndarray
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        factor, size = self.config.template_factor, self.template_size
+        factor, size = self._template_factor, self.template_size
         patch_rgb, _ = crop_square(rgb, box, factor, size)
         patch_thermal = crop_thermal(thermal, box, factor, size)
         patches = self._upload(np.stack([patch_rgb, patch_thermal]))
