@@ -9,7 +9,7 @@ import contextlib
 import itertools
 import math
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from rgbt_tracking_ros.data.synthetic import SyntheticSequence
 from rgbt_tracking_ros.eval.boxes import iou_xywh
 from rgbt_tracking_ros.eval.peers import PEERS, CsrtTracker
 from rgbt_tracking_ros.models import selective_scan as ss
-from rgbt_tracking_ros.models.protocol import TrackingModel, model_geometry
+from rgbt_tracking_ros.models.protocol import model_geometry, tracking_model
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.acceleration import accelerate, autocast_context, autocast_dtype
 from rgbt_tracking_ros.tracker.onnx_backend import OnnxBackend, auto_declines, select_backend
@@ -67,7 +67,7 @@ def per_frame_call(
     generator = torch.Generator().manual_seed(0)
     search = [torch.randn(geometry.search_shape(), generator=generator).to(device) for _ in range(2)]
     templates = [torch.randn(geometry.template_shape(), generator=generator).to(device) for _ in range(2)]
-    calls = runner if runner is not None else cast(TrackingModel, model)  # model_geometry checked it
+    calls = runner if runner is not None else tracking_model(model)
     return calls.track_search, (calls.encode_templates(*templates), *search)
 
 

@@ -6,14 +6,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 
 from rgbt_tracking_ros.data.synthetic import make_sequence
 from rgbt_tracking_ros.eval.peers import PEERS
 from rgbt_tracking_ros.models.loading import load_model
-from rgbt_tracking_ros.models.protocol import TrackingModel
+from rgbt_tracking_ros.models.protocol import model_config
 from rgbt_tracking_ros.tracker.acceleration import EXECUTIONS, PRECISIONS
 
 from ..benchmark import cases, plan
@@ -70,7 +70,7 @@ def _model_rows(rows: list[dict[str, Any]], device: torch.device, name: str, arg
                 checkpoints: dict[str, str]) -> None:
     model = load_model(name, checkpoints.get(name))
     # Box agreement means something only for trained weights: shipped or given.
-    trained = name in checkpoints or bool(cast(TrackingModel, model).config.get("weights"))
+    trained = name in checkpoints or bool(model_config(model).get("weights"))
     large = name in plan.LARGE_MODELS
     needs_sequence = {"tracker", "agreement"} & set(args.what)
     sequence = make_sequence(args.seed, plan.sequence_frames(device, args.quick), *FRAME_SIZE) if needs_sequence else None

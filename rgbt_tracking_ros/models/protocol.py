@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -157,6 +157,13 @@ def model_geometry(model: Any) -> Geometry:
     if not isinstance(geometry, Geometry):
         raise ValueError(f"{type(model).__name__}.geometry is a {type(geometry).__name__}, not a Geometry")
     return geometry
+
+
+def tracking_model(model: Any) -> TrackingModel:
+    """The model as the protocol it implements, after `model_geometry`'s check (on an
+    `nn.Module` its methods would otherwise type as tensors or modules)."""
+    model_geometry(model)
+    return cast(TrackingModel, model)
 
 
 def model_config(model: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from rgbt_tracking_ros.models.head import decode_boxes
-from rgbt_tracking_ros.models.protocol import TrackingModel, model_geometry
+from rgbt_tracking_ros.models.protocol import model_geometry, tracking_model
 from rgbt_tracking_ros.tracker.geometry import hann_window
 
 if TYPE_CHECKING:
@@ -87,10 +87,6 @@ def auto_declines(model: nn.Module, device: torch.device, autocast: torch.dtype 
     return reason
 
 
-def _calls(model: nn.Module) -> TrackingModel:
-    """The model as the protocol it implements (an nn.Module's attributes type as tensors or modules)."""
-    return cast(TrackingModel, model)
-
 
 class _SearchGraph(nn.Module):
     def __init__(self, model: nn.Module):
@@ -100,7 +96,7 @@ class _SearchGraph(nn.Module):
     def forward(
         self, tokens: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
     ) -> tuple[torch.Tensor, ...]:
-        return tuple(_calls(self.model).track_search(tokens, search_rgb, search_x).values())
+        return tuple(tracking_model(self.model).track_search(tokens, search_rgb, search_x).values())
 
 
 class _EncodeGraph(nn.Module):
@@ -109,7 +105,7 @@ class _EncodeGraph(nn.Module):
         self.model = model
 
     def forward(self, template_rgb: torch.Tensor, template_x: torch.Tensor) -> torch.Tensor:
-        return _calls(self.model).encode_templates(template_rgb, template_x)
+        return tracking_model(self.model).encode_templates(template_rgb, template_x)
 
 
 def sample_crops(model: nn.Module, seed: int = 1) -> tuple[torch.Tensor, ...]:
@@ -202,10 +198,10 @@ class OnnxBackend:
         crops = sample_crops(model)
         with torch.inference_mode():
             # Typed as the protocol promises, checked as a model may break the promise.
-            tokens: object = _calls(model).encode_templates(*crops[:2])
+            tokens: object = tracking_model(model).encode_templates(*crops[:2])
             reference: object = None
             if isinstance(tokens, torch.Tensor):
-                reference = _calls(model).track_search(tokens, *crops[2:])
+                reference = tracking_model(model).track_search(tokens, *crops[2:])
         if not isinstance(tokens, torch.Tensor) or not isinstance(reference, dict):
             raise OnnxBackendError("encode_templates must return a tensor and track_search a dict")
         self.output_names = list(reference)

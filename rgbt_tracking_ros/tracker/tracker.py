@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +20,7 @@ from torch import nn
 
 from rgbt_tracking_ros.defaults import TRACKER_POLICIES
 from rgbt_tracking_ros.models.head import decode_boxes
-from rgbt_tracking_ros.models.protocol import DEFAULT_SEARCH_FACTOR, TrackingModel, model_geometry
+from rgbt_tracking_ros.models.protocol import DEFAULT_SEARCH_FACTOR, model_geometry, tracking_model
 from rgbt_tracking_ros.tracker.acceleration import (
     Uploader,
     accelerate,
@@ -206,7 +206,7 @@ class RGBTTracker:
         self._autocast = autocast_dtype(self.config.precision, self.config.half, self.device)
         self.model = model.to(self.device).eval()
         self.execution = execution_mode(self.config.compile, self.config.cuda_graph, self.device)
-        calls = cast(TrackingModel, self.model)  # model_geometry has checked that it has them
+        calls = tracking_model(self.model)
         self._track_search: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] = (
             accelerate(calls.track_search, self.execution)
         )
