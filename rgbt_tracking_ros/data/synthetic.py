@@ -478,6 +478,17 @@ def _camera_path(
     return matrices
 
 
+def _camera_view(
+    scene: _Scene, view: npt.NDArray[np.float32], height: int, width: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """The scene's RGB (0..1) and heat (counts) in the camera window of one `_camera_path` map, float32."""
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    rgb, heat = (cast(npt.NDArray[np.float32], cv2.warpAffine(image, view, (width, height), flags=flags,
+                                                                borderMode=cv2.BORDER_REFLECT_101))
+                 for image in (scene.rgb, scene.heat))
+    return rgb, heat
+
+
 def _scene_zoom(plan: _Plan, rng: np.random.Generator, height: int, width: int) -> float:
     """Scale of the background so the camera window covers 45-80% of it, leaving room to pan."""
     image_h, image_w = load_image(plan.background).shape[:2]
@@ -694,12 +705,9 @@ def make_sequence(
     )
     noise_rng = _stream(seed, "noise")
     rgb_noise, thermal_noise = _NoiseBank(noise_rng, (height, width, 3)), _NoiseBank(noise_rng, (height, width))
-    warp_flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     rgb_frames, thermal_frames, boxes = [], [], []
     for index, (view, rect) in enumerate(zip(views, rects)):
-        rgb, heat = (cast(npt.NDArray[np.float32], cv2.warpAffine(image, view, (width, height), flags=warp_flags,
-                                                                    borderMode=cv2.BORDER_REFLECT_101))
-                     for image in (scene.rgb, scene.heat))
+        rgb, heat = _camera_view(scene, view, height, width)
         box = _paste(rgb, heat, target, rect, _surroundings(heat, rect), contrast[index], texture_amplitude)
         boxes.append(rect if box is None else box)
         if occluder is not None:
