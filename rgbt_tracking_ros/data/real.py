@@ -67,6 +67,9 @@ from .synthetic import (
     write_sequence,
 )
 
+# OpenCV's stubs type every image it returns as integer-or-float (cv2.typing.MatLike): the casts
+# below restore the dtype OpenCV keeps (its input's, or the one asked for).
+
 logger = logging.getLogger(__name__)
 
 KINDS = ("objects", "pedestrians")

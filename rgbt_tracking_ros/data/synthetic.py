@@ -53,6 +53,9 @@ import numpy.typing as npt
 
 from .results import write_boxes
 
+# OpenCV's stubs type every image it returns as integer-or-float (cv2.typing.MatLike): the casts
+# below restore the dtype OpenCV keeps (its input's, or the one asked for).
+
 EVAL_SEED_START = 1000
 POLARITIES = ("hot", "cold", "crossover")
 CONDITIONS = (*POLARITIES, "low_light", "fog", "occlusion", "camera_motion", "scale_change", "misalignment")
