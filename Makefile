@@ -35,9 +35,11 @@ TESTS ?= test
 test: ros lint
 	. ./$(ROS_ENV) && RGBT_REQUIRE_ROS=1 $(PY) -m pytest -q $(TESTS)
 
-# Lint (ruff; rules in pyproject.toml): part of `make test`.
+# Lint and types (ruff, and mypy: strict for the ROS-free core; settings in pyproject.toml):
+# part of `make test`.
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # The suite without building ROS (the DDS tests skip).
 test-core: setup

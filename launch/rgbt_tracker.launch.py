@@ -5,8 +5,8 @@
 
 drone.launch.py, ground_robot.launch.py and replay.launch.py include this file. Every
 decision (parameter files, overrides, names, the RViz command) is made by
-rgbt_tracking_ros.launch_support, which is unit-tested without `launch`; this file only reads
-the arguments. `ros2 launch rgbt_tracking_ros rgbt_tracker.launch.py --show-args` lists them;
+rgbt_tracking_ros.launch_support (the node's command line by node_command, as for
+`rgbt-track node`), which is unit-tested without `launch`; this file only reads the arguments. `ros2 launch rgbt_tracking_ros rgbt_tracker.launch.py --show-args` lists them;
 docs/launch.md explains them.
 """
 from launch import LaunchDescription

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -27,6 +29,17 @@ DEFAULT_OPSET = 18
 MIN_OPSET = 17  # LayerNormalization is an operator from 17 on
 MAP_TOLERANCE = 1e-4  # max abs difference of any map value, ONNX Runtime against PyTorch
 BOX_TOLERANCE = 1e-5  # of the decoded normalised boxes (a different peak cell fails outright)
+
+
+class OnnxCheck(TypedDict):
+    """What `check_onnx` found; `ok` when maps and boxes agree within the tolerances."""
+
+    max_map_difference: float
+    peak_cell_same: bool
+    max_box_difference: float
+    box_torch: list[float]
+    box_onnx: list[float]
+    ok: bool
 
 
 class MapsOnly(nn.Module):
@@ -83,14 +96,14 @@ def export_onnx(model: nn.Module, out: Path, opset: int = DEFAULT_OPSET, seed: i
     return out
 
 
-def _decode(maps: list[np.ndarray], window: torch.Tensor) -> tuple[np.ndarray, int]:
+def _decode(maps: list[npt.NDArray[np.float32]], window: torch.Tensor) -> tuple[npt.NDArray[np.float32], int]:
     """The tracker's decoding: boxes from the Hann-windowed score map, and the peak cell."""
     score, size, offset = (torch.from_numpy(np.asarray(m, dtype=np.float32)) for m in maps)
     boxes, _ = decode_boxes(window * score, size, offset)
     return boxes.numpy()[0], int((window * score).flatten().argmax())
 
 
-def check_onnx(model: nn.Module, path: Path, seed: int = 1) -> dict:
+def check_onnx(model: nn.Module, path: Path, seed: int = 1) -> OnnxCheck:
     """Run the file in onnxruntime on CPU and PyTorch on the same crops; compare maps and boxes."""
     import onnxruntime
 
@@ -102,13 +115,13 @@ def check_onnx(model: nn.Module, path: Path, seed: int = 1) -> dict:
     window = torch.from_numpy(hann_window(model_geometry(model).feat_size))[None, None].float()
     box_torch, cell_torch = _decode(expected, window)
     box_onnx, cell_onnx = _decode(actual, window)
-    result = {
-        "max_map_difference": max(float(np.abs(a - e).max()) for a, e in zip(actual, expected)),
-        "peak_cell_same": cell_torch == cell_onnx,
-        "max_box_difference": float(np.abs(box_onnx - box_torch).max()),
-        "box_torch": box_torch.tolist(),
-        "box_onnx": box_onnx.tolist(),
-    }
-    result["ok"] = (result["max_map_difference"] <= MAP_TOLERANCE and result["peak_cell_same"]
-                    and result["max_box_difference"] <= BOX_TOLERANCE)
-    return result
+    map_difference = max(float(np.abs(a - e).max()) for a, e in zip(actual, expected))
+    box_difference = float(np.abs(box_onnx - box_torch).max())
+    return OnnxCheck(
+        max_map_difference=map_difference,
+        peak_cell_same=cell_torch == cell_onnx,
+        max_box_difference=box_difference,
+        box_torch=box_torch.tolist(),
+        box_onnx=box_onnx.tolist(),
+        ok=map_difference <= MAP_TOLERANCE and cell_torch == cell_onnx and box_difference <= BOX_TOLERANCE,
+    )

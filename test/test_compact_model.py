@@ -57,6 +57,13 @@ def test_folding_batch_norms_keeps_the_features():
     assert (after - before).abs().max() <= 1e-4 * before.abs().max()
 
 
+def test_folding_refuses_a_batch_norm_without_running_statistics():
+    features = EfficientNetLite0Features()
+    features._bn0 = torch.nn.BatchNorm2d(32, track_running_stats=False)
+    with pytest.raises(ValueError, match="without running statistics"):
+        features.fold_batch_norms()
+
+
 def test_only_the_small_part_trains(model):
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and not any(name.startswith("backbone.") for name in trainable)

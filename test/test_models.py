@@ -10,7 +10,7 @@ from rgbt_tracking_ros.models import available_models, build_model
 from rgbt_tracking_ros.models.ainet import OrderDynamicMamba, _reorder_chunks
 from rgbt_tracking_ros.models.dmtrack import TemporalAdapter
 from rgbt_tracking_ros.models.head import decode_boxes
-from rgbt_tracking_ros.models.protocol import OUTPUT_MAPS, Geometry, TrackingModel
+from rgbt_tracking_ros.models.protocol import OUTPUT_MAPS, Geometry, TrackingModel, model_config
 from rgbt_tracking_ros.models.registry import config_geometry, load_model_config
 from rgbt_tracking_ros.models.selective_scan import selective_scan_reference
 
@@ -358,6 +358,13 @@ def test_forward_is_encode_templates_then_track_search(name):
     for key, channels in OUTPUT_MAPS.items():
         assert whole[key].shape == (2, channels, model.geometry.feat_size, model.geometry.feat_size)
         torch.testing.assert_close(whole[key], split[key], rtol=0, atol=0)
+
+
+def test_model_config_is_the_config_the_model_was_built_from():
+    model = meta_model("dmtrack_tiny", stma_width=4)
+    assert model_config(model) == {**load_model_config("dmtrack_tiny"), "stma_width": 4}
+    with pytest.raises(ValueError, match="Linear has no model config"):
+        model_config(torch.nn.Linear(2, 2))
 
 
 def test_geometry_validates_and_describes():

@@ -296,6 +296,16 @@ def test_tracked_object_copies_the_header_and_fields(ros):
     assert stopped.state == TrackedObject.STATE_STOPPED and stopped.width == 0.0
 
 
+def test_an_outcome_without_an_image_pair_is_refused_by_name(ros):
+    event = messages.Outcome(None, State.STOPPED, None, 0.0, 0, 0, "person", 0.0, "stopped on request")
+    for build in (messages.outcome_message, messages.detection_array,
+                  lambda outcome: messages.annotated_image(outcome, "minmax", None, None)):
+        if build is messages.detection_array and not messages.vision_msgs_available():
+            continue
+        with pytest.raises(ValueError, match="STOPPED outcome without an image pair"):
+            build(event)
+
+
 def test_annotated_image_is_rgb8_with_the_rgb_header(ros):
     from std_msgs.msg import Header
 

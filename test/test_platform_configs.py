@@ -1,14 +1,21 @@
 """config/drone.yaml, config/ground_robot.yaml and config/rgbt_tracking.rviz: structure,
 types, ranges, the platform reasoning (camera rates vs slop, queue and timeouts), the node's
-own validation and, with rclpy, what rcl actually loads from them."""
+own validation, where the platform files are found (checkout, installs) and, with rclpy, what
+rcl actually loads from them."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from rgbt_tracking_ros import launch_support as ls
+from rgbt_tracking_ros import package_files
+from rgbt_tracking_ros.node_command import DEFAULT_NODE_NAME, check_topic_name, node_settings, resolve_topic
+from rgbt_tracking_ros.platforms import PLATFORMS, platform_params_file
+from rgbt_tracking_ros.runtime.parameters import SPECS_BY_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config"
@@ -32,20 +39,20 @@ def load(platform: str) -> dict:
     return params
 
 
-@pytest.fixture(params=sorted(ls.PLATFORMS))
+@pytest.fixture(params=sorted(PLATFORMS))
 def platform(request) -> str:
     return request.param
 
 
 def test_every_platform_has_a_config_and_nothing_else_does():
     platform_files = {p.stem for p in CONFIG.glob("*.yaml")}
-    assert platform_files == set(ls.PLATFORMS)
+    assert platform_files == set(PLATFORMS)
 
 
 def test_keys_are_node_parameters_with_their_types(platform):
     for name, value in load(platform).items():
-        assert name in ls.NODE_PARAMETERS, f"{platform}.yaml: {name} is not a node parameter"
-        kind = ls.NODE_PARAMETERS[name]
+        assert name in SPECS_BY_NAME, f"{platform}.yaml: {name} is not a node parameter"
+        kind = SPECS_BY_NAME[name].kind
         if kind == "double[]":
             # Floats only: rcl refuses a mixed list and types an int list INTEGER_ARRAY; an
             # empty list would be read as "not set".
@@ -72,7 +79,7 @@ def test_values_are_in_range(platform):
         assert 0 <= low < high <= 65535, "16-bit counts"
     else:
         assert "thermal_range" not in p, "ignored with minmax: leave it out"
-    size = ls.PLATFORMS[platform].rgb_size
+    size = PLATFORMS[platform].rgb_size
     width, height = p["click_box_size"]
     assert 8 <= width <= size[0] / 4 and 8 <= height <= size[1] / 2
     assert p["rgb_topic"] != p["thermal_topic"]
@@ -80,17 +87,17 @@ def test_values_are_in_range(platform):
 
 
 def test_topics_match_the_platform_table_and_stay_relative(platform):
-    p, info = load(platform), ls.PLATFORMS[platform]
+    p, info = load(platform), PLATFORMS[platform]
     assert (p["rgb_topic"], p["thermal_topic"]) == (info.rgb_topic, info.thermal_topic)
     for name in ("rgb_topic", "thermal_topic"):
         assert not p[name].startswith("/"), f"{name}: relative, so namespace:= applies"
-        ls.check_topic_name(p[name], name)
+        check_topic_name(p[name], name)
     assert p["click_topic"].endswith("_mouse_left")  # what rqt_image_view publishes
     assert p["click_type"] == "point"  # rqt_image_view publishes geometry_msgs/Point
 
 
 def test_pairing_fits_the_camera_rates(platform):
-    p, info = load(platform), ls.PLATFORMS[platform]
+    p, info = load(platform), PLATFORMS[platform]
     fast, slow = max(info.rgb_hz, info.thermal_hz), min(info.rgb_hz, info.thermal_hz)
     # Never pair across to the slower camera's next frame.
     assert p["slop"] < 0.5 / slow
@@ -149,17 +156,77 @@ def test_the_node_accepts_the_configs_without_warnings(platform):
 
 
 def test_rcl_loads_the_configs_for_any_namespace_and_node_name(platform):
-    from test_launch_support import rcl_probe
+    from test_node_command import rcl_probe
 
-    settings = ls.node_settings(platform=platform, namespace="fleet/unit7", node_name="other")
+    settings = node_settings(platform=platform, namespace="fleet/unit7", node_name="other")
     probe = rcl_probe(settings.ros_arguments())
     assert probe["node"] == "/fleet/unit7/other"
     loaded = probe["params"]
     for name, value in load(platform).items():
-        kind = ls.NODE_PARAMETERS[name]
+        kind = SPECS_BY_NAME[name].kind
         rcl_type = {"string": "STRING", "bool": "BOOL", "int": "INTEGER", "double": "DOUBLE",
                     "double[]": "DOUBLE_ARRAY"}[kind]
         assert loaded[name] == [value, rcl_type], name
+
+
+# --------------------------------------------------------------------------------------------
+# Finding the configs in a checkout and in installs
+
+
+def _fake_install(prefix: Path, *, index_marker: bool, text: str = "fake: 1\n") -> Path:
+    share = prefix / "share" / "rgbt_tracking_ros"
+    (share / "config").mkdir(parents=True)
+    (share / "config" / "drone.yaml").write_text(text)
+    if index_marker:
+        marker = prefix / "share" / "ament_index" / "resource_index" / "packages"
+        marker.mkdir(parents=True)
+        (marker / "rgbt_tracking_ros").write_text("")
+    return share / "config" / "drone.yaml"
+
+
+@pytest.fixture
+def no_checkout(monkeypatch, tmp_path):
+    """As installed: no source tree beside the module, no prefix but the ones a test sets."""
+    monkeypatch.setattr(package_files, "SOURCE_ROOT", tmp_path / "not_a_checkout")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "empty_prefix"))
+    monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
+
+
+def test_configs_are_found_in_the_source_tree_first(monkeypatch, tmp_path):
+    installed = _fake_install(tmp_path / "install", index_marker=True)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path / "install"))
+    assert platform_params_file("drone") == ROOT / "config" / "drone.yaml"
+    assert platform_params_file("ground_robot") == ROOT / "config" / "ground_robot.yaml"
+    assert package_files.share_dirs()[:2] == [ROOT, installed.parents[1]]
+
+
+@pytest.mark.parametrize("index_marker", [True, False], ids=["ament-index", "prefix-only"])
+def test_configs_are_found_under_ament_prefix_path(no_checkout, monkeypatch, tmp_path,
+                                                   index_marker):
+    empty = tmp_path / "other_prefix"
+    empty.mkdir()
+    path = _fake_install(tmp_path / "install", index_marker=index_marker)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", os.pathsep.join([str(empty), str(tmp_path / "install")]))
+    assert platform_params_file("drone") == path
+
+
+def test_configs_are_found_under_sys_prefix(no_checkout, monkeypatch, tmp_path):
+    path = _fake_install(tmp_path / "venv", index_marker=False)
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    assert platform_params_file("drone") == path
+
+
+def test_a_missing_config_names_where_it_looked(no_checkout, monkeypatch, tmp_path):
+    _fake_install(tmp_path / "install", index_marker=False)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path / "install"))
+    with pytest.raises(FileNotFoundError, match=r"ground_robot\.yaml not found.*install"):
+        platform_params_file("ground_robot")
+
+
+def test_an_unknown_platform_lists_the_known_ones():
+    with pytest.raises(ValueError, match="drone, ground_robot"):
+        platform_params_file("boat")
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +244,7 @@ def test_rviz_config_shows_the_annotated_image():
     topic = images[0]["Topic"]
     assert topic["Value"] == ls.RVIZ_ANNOTATED_IMAGE_TOPIC
     # The topic the node publishes with its default name and no namespace.
-    assert topic["Value"] == ls.resolve_topic(ls.ANNOTATED_IMAGE_TOPIC, "", ls.DEFAULT_NODE_NAME)
+    assert topic["Value"] == resolve_topic(ls.ANNOTATED_IMAGE_TOPIC, "", DEFAULT_NODE_NAME)
     # Best effort receives from a reliable and from a best-effort publisher alike.
     assert topic["Reliability Policy"] == "Best Effort"
     assert topic["Durability Policy"] == "Volatile"

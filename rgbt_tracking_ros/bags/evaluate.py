@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import yaml
 
 from ..codec import ImageConversionError, decode_image
@@ -34,6 +36,9 @@ from ..runtime.parameters import NodeParameters, parse_parameters
 from ..sync import PairingConfig
 from .messages import header_stamp
 from .read import connections, has_topic, image_topic, messages, open_bag, read_ground_truth
+
+if TYPE_CHECKING:
+    from ..runtime.session import Frames
 
 _FLUSH_GAP_NS = 10 * 1_000_000_000  # as bags/read.py's ImagePairs settles the last frames
 
@@ -56,14 +61,14 @@ class BagEvaluation:
 
     name: str
     run: SequenceRun
-    stamps: np.ndarray  # RGB header stamps (ns) of the tracked frames
-    truth: dict[int, np.ndarray]
+    stamps: npt.NDArray[np.int64]  # RGB header stamps (ns) of the tracked frames
+    truth: dict[int, npt.NDArray[np.float64]]
     received_rgb: int
     received_thermal: int
     pairs: int
     scores: Scores | None  # None: the bag has no ground truth for any tracked frame
     protocol: str = PROTOCOL
-    infrared_truth: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+    infrared_truth: dict[int, npt.NDArray[np.float64]] = dataclasses.field(default_factory=dict)
     # The camera offset found from the images: the node's /diagnostics time_offset_* values.
     time_offset: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -78,11 +83,11 @@ class BagEvaluation:
         return sum(1 for stamp in self.truth if stamp >= self.stamps[0] and stamp not in tracked)
 
 
-def valid_box(box: np.ndarray) -> bool:
+def valid_box(box: npt.NDArray[np.float64]) -> bool:
     return bool(np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0)
 
 
-def bag_name(path: str | os.PathLike) -> str:
+def bag_name(path: str | os.PathLike[str]) -> str:
     """The sequence name recorded by `from-sequence` (read directly: rosbags' API for it varies
     across versions), else the bag folder's name."""
     metadata = yaml.safe_load((Path(path) / "metadata.yaml").read_text())
@@ -90,7 +95,7 @@ def bag_name(path: str | os.PathLike) -> str:
     return custom.get("rgbt_tracking_ros.sequence") or Path(path).resolve().name
 
 
-def bag_protocol(path: str | os.PathLike) -> str | None:
+def bag_protocol(path: str | os.PathLike[str]) -> str | None:
     """The scoring protocol `from-sequence` recorded (the dataset kind), else None."""
     metadata = yaml.safe_load((Path(path) / "metadata.yaml").read_text())
     custom = metadata.get("rosbag2_bagfile_information", {}).get("custom_data") or {}
@@ -99,11 +104,11 @@ def bag_protocol(path: str | os.PathLike) -> str | None:
 
 
 def read_truths(
-    path: str | os.PathLike, topics: Topics, required: bool
-) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    path: str | os.PathLike[str], topics: Topics, required: bool
+) -> tuple[dict[int, npt.NDArray[np.float64]], dict[int, npt.NDArray[np.float64]]]:
     """(visible, infrared) ground truth by RGB stamp; either may be empty where the bag has none."""
     truth = read_ground_truth(path, topics.ground_truth) if required or has_topic(path, topics.ground_truth) else {}
-    infrared = {}
+    infrared: dict[int, npt.NDArray[np.float64]] = {}
     if topics.infrared_ground_truth and has_topic(path, topics.infrared_ground_truth):
         infrared = read_ground_truth(path, topics.infrared_ground_truth)
     return truth, infrared
@@ -119,12 +124,12 @@ def runtime_parameters(config: PairingConfig, **values: object) -> NodeParameter
 
 
 def evaluate_bag(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     make_tracker: Callable[[], Tracker],
     config: PairingConfig = PairingConfig(),
     topics: Topics = Topics(),
     on_pair: Callable[[], None] | None = None,
-    start_box: np.ndarray | None = None,
+    start_box: Sequence[float] | npt.NDArray[np.float64] | None = None,
     protocol: str | None = None,
     params: NodeParameters | None = None,
 ) -> BagEvaluation:
@@ -139,13 +144,13 @@ def evaluate_bag(
     from ..runtime.inputs import camera_image
     from ..runtime.session import State, TargetRequest
 
-    start_box = None if start_box is None else np.asarray(start_box, dtype=np.float64)
-    if start_box is not None and not valid_box(start_box):
-        raise ValueError(f"start box must be finite (x, y, w, h) with w, h > 0, got {start_box.tolist()}")
-    truth, infrared = read_truths(path, topics, required=start_box is None)
+    start = None if start_box is None else np.asarray(start_box, dtype=np.float64)
+    if start is not None and not valid_box(start):
+        raise ValueError(f"start box must be finite (x, y, w, h) with w, h > 0, got {start.tolist()}")
+    truth, infrared = read_truths(path, topics, required=start is None)
     params = params or runtime_parameters(config)
     tracker = make_tracker()
-    pairs: list = []
+    pairs: list[Frames] = []
     runtime = TrackingRuntime(tracker, params, sink=pairs.append)
     received = {"rgb": 0, "thermal": 0}
     started = False
@@ -153,17 +158,17 @@ def evaluate_bag(
 
     paired = 0
 
-    def track(frames_list: list) -> None:
+    def track(frames_list: list[Frames]) -> None:
         nonlocal started, paired
         paired += len(frames_list)
         for frames in frames_list:
             stamp = frames.rgb_stamp_ns
             if not started:
-                box = truth.get(stamp, np.full(4, np.nan)) if start_box is None else start_box
+                box = truth.get(stamp, np.full(4, np.nan)) if start is None else start
                 if not valid_box(box):
                     continue
-                source = "ground truth" if start_box is None else "start box"
-                request = runtime.request_target(box, source, source, stamp)
+                source = "ground truth" if start is None else "start box"
+                request = runtime.request_target([float(v) for v in box], source, source, stamp)
                 if not isinstance(request, TargetRequest):
                     continue
                 result = runtime.step(None)
@@ -180,7 +185,7 @@ def evaluate_bag(
             box = outcome.box if outcome.box is not None else np.full(4, np.nan)
             record(stamp, box, outcome.confidence, outcome.inference_s)
 
-    def record(stamp: int, box, confidence: float, elapsed: float) -> None:
+    def record(stamp: int, box: npt.NDArray[np.float64], confidence: float, elapsed: float) -> None:
         seconds.append(elapsed)
         stamps.append(stamp)
         boxes.append(np.asarray(box, dtype=np.float64))
@@ -210,7 +215,7 @@ def evaluate_bag(
     runtime.flush(end)
     track(pairs)
     if not started:
-        where = "no RGB-thermal pair" if start_box is not None else "no RGB-thermal pair with a valid ground-truth box"
+        where = "no RGB-thermal pair" if start is not None else "no RGB-thermal pair with a valid ground-truth box"
         raise ValueError(f"{where} in {path} to start from")
     name = bag_name(path)
     run = SequenceRun(name, np.array(boxes), np.array(confidences), np.array(seconds))
@@ -235,11 +240,11 @@ def frame_protocol(protocol: str | Protocol, first_is_start: bool = True) -> Pro
 
 def score_tracked(
     name: str,
-    stamps: np.ndarray,
-    boxes: np.ndarray,
-    truth: dict[int, np.ndarray],
+    stamps: npt.NDArray[np.int64],
+    boxes: npt.NDArray[np.float64],
+    truth: dict[int, npt.NDArray[np.float64]],
     protocol: str | Protocol = PROTOCOL,
-    infrared: dict[int, np.ndarray] | None = None,
+    infrared: dict[int, npt.NDArray[np.float64]] | None = None,
 ) -> Scores:
     """Scores of the tracked frames (by RGB stamp) that have ground truth, the others skipped;
     NaN boxes are misses. `infrared` truth (where the bag has it) is the second truth of the

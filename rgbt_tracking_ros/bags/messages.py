@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..codec import encoding_info, image_encoding
 from ..sync import stamp_ns
@@ -72,7 +73,7 @@ def header_stamp(msg: Any) -> int:
     return stamp_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
 
 
-def image_message(image: np.ndarray, stamp: int, frame_id: str) -> Any:
+def image_message(image: npt.NDArray[Any], stamp: int, frame_id: str) -> Any:
     """A rosbags sensor_msgs/Image of an RGB or single-channel frame, little-endian."""
     encoding = image_encoding(image)
     dtype, channels = encoding_info(encoding)
@@ -97,7 +98,7 @@ def compressed_image_message(data: bytes, fmt: str, stamp: int, frame_id: str) -
     )
 
 
-def ground_truth_message(box: np.ndarray, stamp: int, frame_id: str) -> Any:
+def ground_truth_message(box: npt.NDArray[np.float64], stamp: int, frame_id: str) -> Any:
     """The (x, y, w, h) box as a PolygonStamped: top-left and bottom-right corners."""
     types = typestore().types
     x, y, w, h = (float(v) for v in box)
@@ -106,7 +107,7 @@ def ground_truth_message(box: np.ndarray, stamp: int, frame_id: str) -> Any:
     return types[GROUND_TRUTH](header=header(stamp, frame_id), polygon=polygon)
 
 
-def box_from_ground_truth(msg: Any) -> np.ndarray:
+def box_from_ground_truth(msg: Any) -> npt.NDArray[np.float64]:
     """(x, y, w, h) of a ground-truth PolygonStamped: two points (top-left, bottom-right) as
     `ground_truth_message` writes them, or the corners of an axis-aligned box."""
     points = msg.polygon.points
@@ -115,11 +116,11 @@ def box_from_ground_truth(msg: Any) -> np.ndarray:
     if len(points) == 2:
         (x1, y1), (x2, y2) = ((np.float32(p.x), np.float32(p.y)) for p in points)
     else:  # a box drawn as its corners (another recorder's convention): its axis-aligned bounds
-        xs, ys = np.float32([p.x for p in points]), np.float32([p.y for p in points])
+        xs, ys = np.array([p.x for p in points], np.float32), np.array([p.y for p in points], np.float32)
         x1, y1, x2, y2 = xs.min(), ys.min(), xs.max(), ys.max()
     return np.array([x1, y1, x2 - x1, y2 - y1], dtype=np.float64)
 
 
-def box_from_tracked_object(msg: Any) -> np.ndarray:
+def box_from_tracked_object(msg: Any) -> npt.NDArray[np.float64]:
     """(x, y, w, h) of a TrackedObject."""
     return np.array([msg.x, msg.y, msg.width, msg.height], dtype=np.float64)

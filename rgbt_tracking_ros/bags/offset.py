@@ -11,7 +11,7 @@ from .read import connections, image_topic, messages, open_bag
 _NS_PER_S = 1_000_000_000
 
 
-def estimate_bag_offset(path: str | os.PathLike, rgb_topic: str = "/rgb/image",
+def estimate_bag_offset(path: str | os.PathLike[str], rgb_topic: str = "/rgb/image",
                         thermal_topic: str = "/thermal/image", config: OffsetConfig | None = None,
                         start: float = 0.0) -> tuple[OffsetEstimate | None, int, int]:
     """(estimate or None, RGB frames read, thermal frames read) over `config.window` seconds of

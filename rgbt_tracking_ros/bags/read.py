@@ -5,18 +5,23 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..sync import Pair, PairingConfig, StampPairer
 from .messages import GROUND_TRUTH, IMAGE_TYPES, box_from_ground_truth, header_stamp, typestore
+
+if TYPE_CHECKING:
+    from rosbags.interfaces import Connection
+    from rosbags.rosbag2 import Reader
 
 _FLUSH_GAP_NS = 10 * 1_000_000_000
 
 
 @contextmanager
-def open_bag(path: str | os.PathLike) -> Iterator[Any]:
+def open_bag(path: str | os.PathLike[str]) -> Iterator[Reader]:
     """A rosbags Reader (mcap or sqlite3), with a clear error when the folder is no bag."""
     from rosbags.rosbag2 import Reader
 
@@ -27,7 +32,7 @@ def open_bag(path: str | os.PathLike) -> Iterator[Any]:
         yield reader
 
 
-def connections(reader: Any, topic: str, msgtype: str | None = None) -> list[Any]:
+def connections(reader: Reader, topic: str, msgtype: str | None = None) -> list[Connection]:
     """The bag's connections on `topic`, checked against the expected type."""
     found = [c for c in reader.connections if c.topic == topic]
     if not found:
@@ -39,7 +44,7 @@ def connections(reader: Any, topic: str, msgtype: str | None = None) -> list[Any
     return found
 
 
-def image_topic(reader: Any, topic: str) -> str:
+def image_topic(reader: Reader, topic: str) -> str:
     """The bag topic of a camera: `topic` itself (Image or CompressedImage), else image_transport's
     `<topic>/compressed`, so `--rgb-topic /camera/color/image_raw` finds either recording."""
     types = {c.topic: c.msgtype for c in reader.connections}
@@ -52,19 +57,21 @@ def image_topic(reader: Any, topic: str) -> str:
     raise ValueError(f"no image topic {topic} or {topic.rstrip('/')}/compressed in the bag (image topics: {images})")
 
 
-def has_topic(path: str | os.PathLike, topic: str) -> bool:
+def has_topic(path: str | os.PathLike[str], topic: str) -> bool:
     with open_bag(path) as reader:
         return any(c.topic == topic for c in reader.connections)
 
 
-def messages(reader: Any, conns: list[Any]) -> Iterator[tuple[str, int, Any]]:
+def messages(reader: Reader, conns: list[Connection]) -> Iterator[tuple[str, int, Any]]:
     """(topic, receive time ns, deserialised message) in the bag's receive order."""
     store = typestore()
     for conn, timestamp, raw in reader.messages(connections=conns):
         yield conn.topic, timestamp, store.deserialize_cdr(raw, conn.msgtype)
 
 
-def read_ground_truth(path: str | os.PathLike, topic: str = "/ground_truth") -> dict[int, np.ndarray]:
+def read_ground_truth(
+    path: str | os.PathLike[str], topic: str = "/ground_truth"
+) -> dict[int, npt.NDArray[np.float64]]:
     """{RGB stamp ns: (x, y, w, h)} from a PolygonStamped topic (`from-sequence` writes two points,
     top-left and bottom-right; a polygon of more points counts by its axis-aligned bounds)."""
     with open_bag(path) as reader:
@@ -84,7 +91,7 @@ class ImagePairs:
     Iterate once; the counters are complete after that.
     """
 
-    def __init__(self, path: str | os.PathLike, rgb_topic: str, thermal_topic: str, config: PairingConfig) -> None:
+    def __init__(self, path: str | os.PathLike[str], rgb_topic: str, thermal_topic: str, config: PairingConfig) -> None:
         self.path, self.rgb_topic, self.thermal_topic = path, rgb_topic, thermal_topic
         self.pairer = StampPairer(config)
         self.received = {"rgb": 0, "thermal": 0}

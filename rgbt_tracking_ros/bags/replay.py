@@ -16,15 +16,20 @@ from __future__ import annotations
 import importlib
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from .read import open_bag
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
+    from rclpy.publisher import Publisher
 
 _QOS_DEPTH = 10
 
 
-def _rclpy() -> Any:
+def _rclpy() -> ModuleType:
     try:
         import rclpy
     except ImportError as exc:
@@ -39,25 +44,27 @@ def message_class(msgtype: str) -> type:
     try:
         from rosidl_runtime_py.utilities import get_message
 
-        return get_message(msgtype)
+        found: type = get_message(msgtype)
+        return found
     except ImportError:
         pass
     except (AttributeError, ValueError) as exc:
         raise RuntimeError(f"no Python message class for {msgtype}: {exc}") from exc
     package, kind, name = msgtype.split("/")
     try:
-        return getattr(importlib.import_module(f"{package}.{kind}"), name)
+        imported: type = getattr(importlib.import_module(f"{package}.{kind}"), name)
+        return imported
     except (ImportError, AttributeError) as exc:
         raise RuntimeError(f"no Python message class for {msgtype}: install or source its package") from exc
 
 
 def replay_bag(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     rate: float = 1.0,
     loop: bool = False,
     clock: bool = False,
     topics: Sequence[str] | None = None,
-    node: Any = None,
+    node: Node | None = None,
     wait_for_subscribers: float = 0.0,
     on_message: Callable[[str], None] | None = None,
 ) -> int:
@@ -72,7 +79,7 @@ def replay_bag(
     from rclpy.serialization import deserialize_message
 
     own = node is None
-    if own:
+    if node is None:
         rclpy.init()
         node = rclpy.create_node("rgbt_bag_replay")
     sent = 0
@@ -114,7 +121,7 @@ def replay_bag(
     return sent
 
 
-def _clock_publisher(node: Any) -> Any:
+def _clock_publisher(node: Node) -> Publisher:
     from rosgraph_msgs.msg import Clock
 
     return node.create_publisher(Clock, "/clock", _QOS_DEPTH)
@@ -128,7 +135,7 @@ def _clock_message(timestamp: int) -> Any:
     return Clock(clock=Time(sec=sec, nanosec=nanosec))
 
 
-def _wait_for_subscribers(publishers: Any, timeout: float) -> None:
+def _wait_for_subscribers(publishers: Iterable[Publisher], timeout: float) -> None:
     """Wait until every topic has a subscriber or `timeout` s pass: earlier messages would be lost."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(pub.get_subscription_count() == 0 for pub in publishers):

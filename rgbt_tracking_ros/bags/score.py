@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from ..eval.metrics import Scores
 from ..sync import PairingConfig
@@ -34,7 +35,7 @@ class RecordingScore:
         return 100.0 * self.missing / self.expected
 
 
-def read_outputs(path: str | os.PathLike, topic: str) -> dict[int, np.ndarray]:
+def read_outputs(path: str | os.PathLike[str], topic: str) -> dict[int, npt.NDArray[np.float64]]:
     """{stamp ns: box} of the TrackedObject messages with a target (the last one per stamp)."""
     with open_bag(path) as reader:
         conns = connections(reader, topic, TRACKED_OBJECT)
@@ -43,7 +44,11 @@ def read_outputs(path: str | os.PathLike, topic: str) -> dict[int, np.ndarray]:
 
 
 def expected_stamps(
-    truth_bag: str | os.PathLike, truth: dict[int, np.ndarray], config: PairingConfig, topics: Topics, all_frames: bool
+    truth_bag: str | os.PathLike[str],
+    truth: dict[int, npt.NDArray[np.float64]],
+    config: PairingConfig,
+    topics: Topics,
+    all_frames: bool,
 ) -> list[int]:
     """Ground-truth stamps the node should answer, from the first valid box on."""
     if all_frames:
@@ -58,8 +63,8 @@ def expected_stamps(
 
 
 def score_recording(
-    recorded: str | os.PathLike,
-    truth_bag: str | os.PathLike,
+    recorded: str | os.PathLike[str],
+    truth_bag: str | os.PathLike[str],
     topic: str = "/tracked_object",
     config: PairingConfig = PairingConfig(),
     topics: Topics = Topics(),

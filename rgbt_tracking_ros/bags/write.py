@@ -20,9 +20,10 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..codec import compressed_format, decode_image, encode_image
 from ..data.datasets import Sequence
@@ -35,6 +36,9 @@ from .messages import (
     image_message,
     typestore,
 )
+
+if TYPE_CHECKING:
+    from rosbags.rosbag2 import Writer
 
 START_NS = 1_700_000_000 * 1_000_000_000  # a fixed epoch keeps bags reproducible
 _NS_PER_S = 1_000_000_000
@@ -105,11 +109,11 @@ class _Frames:
         self.camera, self.options, self.frame_id = camera, options, frame_id
         self.passed_through = 0
 
-    def message(self, image: np.ndarray, path: Path | None, stamp: int) -> Any:
+    def message(self, image: npt.NDArray[Any], path: Path | None, stamp: int) -> Any:
         if not self.options.compressed:
             return image_message(image, stamp, self.frame_id)
         codec = _PASSTHROUGH.get(path.suffix.lower()) if path is not None else None
-        if codec is not None and path.is_file():
+        if path is not None and codec is not None and path.is_file():
             msg = compressed_image_message(path.read_bytes(), compressed_format(image, codec), stamp, self.frame_id)
             decoded = decode_image(msg, self.camera)
             if decoded.shape == image.shape and decoded.dtype == image.dtype and np.array_equal(decoded, image):
@@ -139,7 +143,7 @@ def frame_stamps(count: int, options: BagOptions) -> tuple[list[int], list[int |
     return rgb, thermal
 
 
-def _writer(path: Path, storage: str):
+def _writer(path: Path, storage: str) -> Writer:
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
@@ -149,7 +153,7 @@ def _writer(path: Path, storage: str):
 
 def write_sequence_bag(
     sequence: Sequence,
-    out: str | os.PathLike,
+    out: str | os.PathLike[str],
     options: BagOptions = BagOptions(),
     overwrite: bool = False,
     on_frame: Callable[[], None] | None = None,
@@ -193,13 +197,13 @@ def write_sequence_bag(
                 if infrared_conn is not None:  # stamped with the RGB frame too: both annotate that pair
                     infrared_msg = ground_truth_message(infrared[row], rgb_stamps[i], options.thermal_frame_id)
                     messages.append((infrared_conn, rgb_stamps[i], infrared_msg))
-            if thermal_stamps[i] is not None:
-                stamp = thermal_stamps[i]
+            thermal_stamp = thermal_stamps[i]
+            if thermal_stamp is not None:
                 if sequence.single_modality:
                     thermal, path = rgb, _frame_path(sequence.rgb_frames, i)
                 else:
                     thermal, path = sequence.thermal(i), _frame_path(sequence.thermal_frames, i)
-                messages.append((thermal_conn, stamp, thermal_frames.message(thermal, path, stamp)))
+                messages.append((thermal_conn, thermal_stamp, thermal_frames.message(thermal, path, thermal_stamp)))
             for conn, stamp, msg in sorted(messages, key=lambda m: m[1]):
                 writer.write(conn, stamp + delay, store.serialize_cdr(msg, msg.__msgtype__))
             if on_frame is not None:
@@ -210,7 +214,7 @@ def write_sequence_bag(
 
 
 def write_recording(
-    out: str | os.PathLike, topic: str, msgtype: str, messages: list[tuple[int, bytes]], storage: str = "mcap"
+    out: str | os.PathLike[str], topic: str, msgtype: str, messages: list[tuple[int, bytes]], storage: str = "mcap"
 ) -> Path:
     """A bag of one topic from (receive time ns, CDR bytes) pairs, as a live subscriber got them,
     so `rgbt-track bag score` can score what a node published."""

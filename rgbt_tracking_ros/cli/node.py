@@ -1,7 +1,7 @@
 """`rgbt-track node`: run the ROS 2 tracker node in this process, without `launch`.
 
 It starts the same node as ``ros2 launch rgbt_tracking_ros <platform>.launch.py`` with the
-same parameter file, built by the same functions (``launch_support``): for machines where
+same parameter files, built by the same functions (``node_command``): for machines where
 ``launch`` is not installed (this one: ROS 2 from PyPI) and for quick runs. ``--print-args``
 prints the node's ``--ros-args`` command line instead of running it.
 """
@@ -11,15 +11,9 @@ import argparse
 import importlib.util
 import shlex
 
-from ..launch_support import (
-    DEFAULT_NODE_NAME,
-    LOG_LEVELS,
-    PLATFORMS,
-    NodeSettings,
-    node_settings,
-    parse_assignment,
-    parse_remappings,
-)
+from ..node_command import DEFAULT_NODE_NAME, LOG_LEVELS, NodeSettings, node_settings, parse_remappings
+from ..parameter_text import parse_assignment
+from ..platforms import PLATFORMS
 from ..runtime.parameters import SPECS
 from .options import ROS_MISSING
 
@@ -42,9 +36,10 @@ def _schema_options(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> NodeSettings:
-    options = [f"{spec.name}:={getattr(args, 'param_' + spec.name)}" for spec in SPECS
-               if getattr(args, "param_" + spec.name, None) is not None]
-    parameters = [parse_assignment(item, "-p") for item in [*options, *args.param]]
+    """The node's settings from this command's options (schema options before -p)."""
+    options = [(spec.name, value) for spec in SPECS
+               if (value := getattr(args, "param_" + spec.name, None)) is not None]
+    parameters = [*options, *(parse_assignment(item, "-p") for item in args.param)]
     return node_settings(
         platform=args.platform,
         params_files=args.params,
@@ -78,7 +73,7 @@ def node(args: argparse.Namespace) -> int:
     return run_node(argv)
 
 
-def add_node_parser(commands) -> None:
+def add_node_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "node",
         help="run the ROS 2 tracker node with a platform's parameter file (no launch needed)",

@@ -3,6 +3,8 @@ every layer, and an order-dynamic fusion Mamba (OFM) over the fused features of 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,7 +29,8 @@ class DifferenceFusionMamba(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         gate = torch.tanh(self.mamba(self.norm(rgb - thermal)))
         rgb, thermal = rgb + gate * thermal, thermal + gate * rgb
-        return self.fuse(torch.cat([rgb, thermal], dim=-1)), rgb, thermal
+        fused: torch.Tensor = self.fuse(torch.cat([rgb, thermal], dim=-1))
+        return fused, rgb, thermal
 
 
 def _split_chunks(x: torch.Tensor, chunks: int) -> torch.Tensor:
@@ -121,18 +124,20 @@ class OrderDynamicMamba(nn.Module):
         y_shift = _reorder_chunks(
             self._scan(_reorder_chunks(xz, order, chunks), "_s"), torch.argsort(order, dim=1), chunks
         )
-        return self.out_proj(((y_forward + y_backward + y_shift) / 3).transpose(1, 2))
+        out: torch.Tensor = self.out_proj(((y_forward + y_backward + y_shift) / 3).transpose(1, 2))
+        return out
 
 
 class OrderDynamicFusionLayer(nn.Module):
-    def __init__(self, dim: int, num_chunks: int, **mamba_options):
+    def __init__(self, dim: int, num_chunks: int, **mamba_options: Any):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.mamba = OrderDynamicMamba(dim, num_chunks, **mamba_options)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm2(x + self.mamba(self.norm1(x)))
+        out: torch.Tensor = self.norm2(x + self.mamba(self.norm1(x)))
+        return out
 
 
 class OrderDynamicFusion(nn.Module):
@@ -145,7 +150,7 @@ class OrderDynamicFusion(nn.Module):
     each layer chunk is then the last 80 template tokens and the 576 search tokens (656).
     """
 
-    def __init__(self, dim: int, num_layers: int, cut: int, search_tokens: int, **mamba_options):
+    def __init__(self, dim: int, num_layers: int, cut: int, search_tokens: int, **mamba_options: Any):
         super().__init__()
         self.cut = cut
         self.search_tokens = search_tokens
@@ -156,11 +161,12 @@ class OrderDynamicFusion(nn.Module):
     def forward(self, fused: list[torch.Tensor]) -> torch.Tensor:
         chunks = [f[:, self.cut :] for f in fused]
         mixed = self.fusion(torch.cat(chunks, dim=1))
-        return self.norm(sum(mixed.chunk(len(chunks), dim=1)))[:, -self.search_tokens :]
+        out: torch.Tensor = self.norm(sum(mixed.chunk(len(chunks), dim=1)))
+        return out[:, -self.search_tokens :]
 
 
 class AINetBackbone(OneStreamViT):
-    def __init__(self, dfm: dict | None = None, **vit_options):
+    def __init__(self, dfm: dict[str, int] | None = None, **vit_options: Any):
         super().__init__(**vit_options)
         dim = self.embed_dim
         self.cross_mamba = nn.ModuleList(
@@ -207,15 +213,17 @@ class AINet(OneStreamTracker):
     Implements `protocol.TrackingModel`: `encode_templates` embeds the template crops once.
     """
 
+    backbone: AINetBackbone
+
     def __init__(
         self,
         head_channels: int = 256,
-        dfm: dict | None = None,
-        ofm: dict | None = None,
+        dfm: dict[str, int] | None = None,
+        ofm: dict[str, Any] | None = None,
         fusion_cut: int | None = None,
         template_factor: float = DEFAULT_TEMPLATE_FACTOR,
         search_factor: float = DEFAULT_SEARCH_FACTOR,
-        **vit_options,
+        **vit_options: Any,
     ):
         super().__init__()
         self.backbone = AINetBackbone(dfm=dfm, **vit_options)
@@ -240,7 +248,8 @@ class AINet(OneStreamTracker):
         self, templates: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         fused = self.backbone.forward_tokens(templates, search_rgb, search_x)
-        return self.box_head(self.mamba_fusion(fused))
+        maps: dict[str, torch.Tensor] = self.box_head(self.mamba_fusion(fused))
+        return maps
 
     def forward(
         self,

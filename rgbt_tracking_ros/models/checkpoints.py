@@ -68,9 +68,9 @@ class Checkpoint:
 
     state_dict: dict[str, Tensor]
     kind: str  # "project", "official" or "bare"
-    model_config: dict | None = None
+    model_config: dict[str, Any] | None = None
     foreign_objects: list[str] = field(default_factory=list)
-    metadata: dict = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,6 +97,12 @@ class ForeignObject:
     """
 
     foreign_name: str = "?"
+    # Set by __new__ on each instance.
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    state: Any
+    dict_items: dict[Any, Any]
+    list_items: list[Any]
 
     def __new__(cls, *args: Any, **kwargs: Any) -> ForeignObject:
         # NEWOBJ calls __new__ without __init__, so everything is set up here.
@@ -168,9 +174,9 @@ def _tensor_globals() -> dict[str, Any]:
         if cls in (torch.storage.TypedStorage, torch.storage.UntypedStorage):
             allowed[f"{cls.__module__}.{cls.__name__}"] = cls
         else:
-            allowed[f"{cls.__module__}.{cls.__name__}"] = torch.serialization.StorageType(
-                cls.__name__
-            )
+            # StorageType.__init__ is unannotated.
+            storage_type = torch.serialization.StorageType(cls.__name__)  # type: ignore[no-untyped-call]
+            allowed[f"{cls.__module__}.{cls.__name__}"] = storage_type
     for name in (
         "_rebuild_tensor",
         "_rebuild_tensor_v2",
@@ -246,7 +252,7 @@ def _restricted_pickle_module(foreign: list[str]) -> types.SimpleNamespace:
             foreign.append(dotted)
         return cls
 
-    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+    dispatch = dict(pickle._Unpickler.dispatch)
 
     def refuse(what: str, target: Any) -> None:
         raise pickle.UnpicklingError(
@@ -320,8 +326,12 @@ def _restricted_pickle_module(foreign: list[str]) -> types.SimpleNamespace:
     dispatch[pickle.APPENDS[0]] = load_appends
     dispatch[pickle.ADDITEMS[0]] = load_additems
 
-    class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
+    class RestrictedUnpickler(pickle._Unpickler):
         """Resolves only allowlisted globals; everything else becomes a ForeignObject."""
+
+        # Set by the pure-Python unpickler (typeshed leaves them out).
+        proto: int
+        fix_imports: bool
 
         def find_class(self, module: str, name: str) -> Any:
             if self.proto < 3 and self.fix_imports:  # Python 2 era names
@@ -440,7 +450,7 @@ def _clean_state_dict(obj: Any, path: Path, where: str) -> dict[str, Tensor]:
     return cleaned
 
 
-def _plain_metadata(obj: Mapping, skip: set[str]) -> dict:
+def _plain_metadata(obj: Mapping[Any, Any], skip: set[str]) -> dict[str, Any]:
     """Top-level scalars (epoch, net_type...) of an official dict."""
     return {
         k: v
@@ -451,7 +461,7 @@ def _plain_metadata(obj: Mapping, skip: set[str]) -> dict:
     }
 
 
-def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Load our own, an official, or a bare checkpoint without executing pickled code."""
     path = Path(path)
     if not path.exists():
@@ -588,12 +598,12 @@ def _check_plain(value: Any, where: str, tensors: bool = False) -> None:
 
 
 def save_checkpoint(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     model: nn.Module,
-    config: dict,
-    metadata: dict | None = None,
+    config: dict[str, Any],
+    metadata: dict[str, Any] | None = None,
     state_dict: Mapping[str, Tensor] | None = None,
-    extra: dict | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Write our format atomically, so a crash never leaves a half-written checkpoint.
 
@@ -692,7 +702,7 @@ def _grid_of(own: Mapping[str, Tensor], key: str, default: int) -> int:
     return side if side * side == tensor.shape[1] else default
 
 
-def init_from_backbone_file(model: nn.Module, path: str | os.PathLike) -> LoadReport:
+def init_from_backbone_file(model: nn.Module, path: str | os.PathLike[str]) -> LoadReport:
     """Initialise the backbone (and box head, if present) from OSTrack/DropTrack weights.
 
     Keys the file does not cover (RGB-T adapters, fusion modules) keep their initial

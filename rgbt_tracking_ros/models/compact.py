@@ -34,11 +34,12 @@ class FeatureAdapter(nn.Module):
         self.down = nn.Conv2d(channels, width, 1)
         self.act = nn.GELU()
         self.up = nn.Conv2d(width, channels, 1)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
+        for parameter in self.up.parameters():  # weight and bias
+            nn.init.zeros_(parameter)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.up(self.act(self.down(x)))
+        update: torch.Tensor = self.up(self.act(self.down(x)))
+        return x + update
 
 
 class CompactRGBT(nn.Module):
@@ -73,7 +74,7 @@ class CompactRGBT(nn.Module):
         head_channels: int = 64,
         template_size: int = 128,
         search_size: int = 256,
-        dfm: dict | None = None,
+        dfm: dict[str, int] | None = None,
         pretrained: bool = True,
         template_factor: float = DEFAULT_TEMPLATE_FACTOR,
         search_factor: float = DEFAULT_SEARCH_FACTOR,
@@ -146,7 +147,7 @@ class CompactRGBT(nn.Module):
             tokens = torch.cat([rgb, thermal])
         search = self.norm(fused[:, self.template_tokens :])
         with torch.autocast(search.device.type, enabled=False):
-            output = self.box_head(search.float())
+            output: dict[str, torch.Tensor] = self.box_head(search.float())
         output["search_features"] = search_features
         return output
 

@@ -7,6 +7,9 @@ parameters whose name contains `adap` are trainable.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, cast
+
 import torch
 from torch import nn
 
@@ -25,6 +28,9 @@ class ZeroOutputAdapter(nn.Module):
     """
 
     official_init = False
+    # Set by each subclass.
+    adapter_down: nn.Linear
+    adapter_up: nn.Linear
 
     def reset_parameters(self) -> None:
         for parameter in (self.adapter_up.weight, self.adapter_up.bias, self.adapter_down.bias):
@@ -64,7 +70,8 @@ class TemporalAdapter(ZeroOutputAdapter):
         series = series + self.adapter_mid(series)
         templates = series.reshape(batch, self.template_tokens, width, num_templates)
         templates = templates.permute(0, 3, 1, 2).reshape(batch, split, width)
-        return self.adapter_up(self.dropout(torch.cat([templates, search], dim=1)))
+        out: torch.Tensor = self.adapter_up(self.dropout(torch.cat([templates, search], dim=1)))
+        return out
 
 
 class ShallowAdapter(ZeroOutputAdapter):
@@ -80,7 +87,8 @@ class ShallowAdapter(ZeroOutputAdapter):
         self.reset_parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.adapter_up(self.dropout(self.adapter_mid(self.adapter_down(x))))
+        out: torch.Tensor = self.adapter_up(self.dropout(self.adapter_mid(self.adapter_down(x))))
+        return out
 
 
 class ChannelWeights(nn.Module):
@@ -93,7 +101,8 @@ class ChannelWeights(nn.Module):
         self.fc2 = nn.Linear(width, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        out: torch.Tensor = self.fc2(self.act(self.fc1(x)))
+        return out
 
 
 class DeepAdapter(ZeroOutputAdapter):
@@ -121,6 +130,7 @@ class DeepAdapter(ZeroOutputAdapter):
         keys = torch.stack([self.k_noise.weight[index] + query, query * weights])
         values = torch.stack([self.v_noise.weight[index] + query, other])
         # Sequence axis = the 2 candidates, batch axis = every token of every sample.
+        out: torch.Tensor
         out, _ = attention(
             query.reshape(1, batch * tokens, width),
             keys.reshape(2, batch * tokens, width),
@@ -181,7 +191,7 @@ class DMTrackBackbone(OneStreamViT):
         official_init: bool = False,
         template_size: int = 128,
         patch_size: int = 16,
-        **vit_options,
+        **vit_options: Any,
     ):
         template_tokens = (template_size // patch_size) ** 2
 
@@ -206,12 +216,14 @@ class DMTrackBackbone(OneStreamViT):
         self, template_tokens: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
     ) -> torch.Tensor:
         num_templates = template_tokens.shape[1] // self.template_tokens
-        templates_rgb, templates_x = template_tokens.split(search_rgb.shape[0])
+        templates_rgb, templates_x = torch.split(template_tokens, search_rgb.shape[0])
         x = torch.cat([templates_rgb, self.embed_search(search_rgb)], dim=1)
         y = torch.cat([templates_x, self.embed_search(search_x)], dim=1)
-        for block in self.blocks:
+        # The block factory made every block an AdapterBlock.
+        for block in cast("Iterable[AdapterBlock]", self.blocks):
             x, y = block.forward_pair(x, y, num_templates)
-        return self.norm(x) + self.norm(y)
+        out: torch.Tensor = self.norm(x) + self.norm(y)
+        return out
 
     def forward(
         self,
@@ -231,6 +243,8 @@ class DMTrack(OneStreamTracker):
     the tracker redoes whenever the memory changes (every frame once it is full).
     """
 
+    backbone: DMTrackBackbone
+
     def __init__(
         self,
         num_templates: int = 3,
@@ -240,7 +254,7 @@ class DMTrack(OneStreamTracker):
         official_init: bool = False,
         template_factor: float = DEFAULT_TEMPLATE_FACTOR,
         search_factor: float = DEFAULT_SEARCH_FACTOR,
-        **vit_options,
+        **vit_options: Any,
     ):
         super().__init__()
         self.backbone = DMTrackBackbone(
@@ -271,7 +285,8 @@ class DMTrack(OneStreamTracker):
         self, templates: torch.Tensor, search_rgb: torch.Tensor, search_x: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         features = self.backbone.forward_tokens(templates, search_rgb, search_x)
-        return self.box_head(features[:, -self.backbone.search_tokens :])
+        maps: dict[str, torch.Tensor] = self.box_head(features[:, -self.backbone.search_tokens :])
+        return maps
 
     def forward(
         self,

@@ -68,8 +68,8 @@ class MBConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu6(self._bn0(self._expand_conv(x)), inplace=True) if self.expands else x
         y = F.relu6(self._bn1(self._depthwise_conv(self.pad(y))), inplace=True)
-        y = self._bn2(self._project_conv(y))
-        return x + y if self.residual else y
+        projected: torch.Tensor = self._bn2(self._project_conv(y))
+        return x + projected if self.residual else projected
 
 
 class EfficientNetLite0Features(nn.Module):
@@ -79,7 +79,11 @@ class EfficientNetLite0Features(nn.Module):
     weights expect, so the tracker's pre-processing stays the same for every model.
     """
 
-    def __init__(self):
+    # Buffers, registered in __init__.
+    input_scale: torch.Tensor
+    input_shift: torch.Tensor
+
+    def __init__(self) -> None:
         super().__init__()
         mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
         # x_imagenet * std + mean is in [0, 1]; then * 2 - 1.
@@ -95,7 +99,8 @@ class EfficientNetLite0Features(nn.Module):
                 channels = out_channels
         self._blocks = nn.ModuleList(blocks)
         # Channels-last makes the CPU's depthwise and 1x1 convolutions about ten times faster.
-        self.to(memory_format=torch.channels_last)
+        # (Module.to takes memory_format; torch's stub leaves it out.)
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(
         self, x: torch.Tensor, with_stride8: bool = False
@@ -114,7 +119,7 @@ class EfficientNetLite0Features(nn.Module):
     def fold_batch_norms(self) -> None:
         """Merge every (frozen) batch norm into the convolution before it: the same outputs
         for a third less time. The `_bn*` entries leave the state dict, so load weights first."""
-        pairs = [(self, "_conv_stem", "_bn0")]
+        pairs: list[tuple[nn.Module, str, str]] = [(self, "_conv_stem", "_bn0")]
         for block in self._blocks:
             if block.expands:
                 pairs.append((block, "_expand_conv", "_bn0"))
@@ -125,14 +130,19 @@ class EfficientNetLite0Features(nn.Module):
 
 
 def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("a batch norm without running statistics cannot be folded into its convolution")
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    # Conv2d keeps kernel_size, stride and padding as tuples its own __init__ is not typed to take.
     folded = nn.Conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, groups=conv.groups
+        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,  # type: ignore[arg-type]
+        groups=conv.groups,
     )
     with torch.no_grad():
         folded.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
-        folded.bias.copy_(bn.bias - bn.running_mean * scale)
-    return folded.to(memory_format=torch.channels_last).requires_grad_(conv.weight.requires_grad)
+        folded.get_parameter("bias").copy_(bn.bias - bn.running_mean * scale)
+    folded.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stub lacks memory_format
+    return folded.requires_grad_(conv.weight.requires_grad)
 
 
 def packaged_weights_path() -> Path:

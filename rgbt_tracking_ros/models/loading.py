@@ -4,13 +4,20 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
-from .checkpoints import CheckpointError, CheckpointMismatchError, load_state_dict_checked, read_checkpoint
-from .protocol import DEFAULT_STRIDE
+from .checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointMismatchError,
+    load_state_dict_checked,
+    read_checkpoint,
+)
+from .protocol import DEFAULT_STRIDE, model_config, model_geometry
 from .registry import (
     ARCHITECTURES,
     available_models,
@@ -25,12 +32,12 @@ logger = logging.getLogger(__name__)
 SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
 
-def shipped_weights(config: dict) -> Path | None:
+def shipped_weights(config: dict[str, Any]) -> Path | None:
     """The weights file that ships with the package for this config (its `weights` entry)."""
     name = config.get("weights")
     if not name:
         return None
-    path = SHIPPED_WEIGHTS_DIR / name
+    path: Path = SHIPPED_WEIGHTS_DIR / name
     if not path.is_file():
         raise CheckpointError(
             f"model '{config.get('name')}' names shipped weights {path}, which are missing: "
@@ -50,7 +57,7 @@ def _packaged(model: nn.Module) -> Callable[[str], bool]:
 POSITION_KEYS = (("backbone.pos_embed_z", "backbone.pos_embed_x"), ("pos_embed_z", "pos_embed_x"))
 
 
-def checkpoint_tokens(state_dict: dict) -> tuple[int, int, int] | None:
+def checkpoint_tokens(state_dict: Mapping[str, Tensor]) -> tuple[int, int, int] | None:
     """(template tokens, search tokens, width) read from a state dict's position embeddings,
     or None when it has none (of shape (1, tokens, width))."""
     for template_key, search_key in POSITION_KEYS:
@@ -61,7 +68,7 @@ def checkpoint_tokens(state_dict: dict) -> tuple[int, int, int] | None:
     return None
 
 
-def _config_tokens(config: dict) -> tuple[int, int, int | None]:
+def _config_tokens(config: dict[str, Any]) -> tuple[int, int, int | None]:
     geometry = config_geometry(config)
     return geometry.template_tokens, geometry.search_tokens, config.get("embed_dim")
 
@@ -87,14 +94,14 @@ def _describe_tokens(tokens: tuple[int, int, int], stride: int) -> str:
     )
 
 
-def check_checkpoint_size(model: nn.Module, state_dict: dict) -> None:
+def check_checkpoint_size(model: nn.Module, state_dict: Mapping[str, Tensor]) -> None:
     """Refuse, naming the registered model that fits, weights made for other input sizes."""
     wanted, given = checkpoint_tokens(model.state_dict()), checkpoint_tokens(state_dict)
     if wanted is None or given is None or wanted == given:
         return
     config = getattr(model, "config", {})
     name = config.get("name", type(model).__name__)
-    stride = model.geometry.stride
+    stride = model_geometry(model).stride
     fits = configs_for_tokens(config["architecture"], given) if "architecture" in config else []
     hint = (
         f"load it as {' or '.join(repr(n) for n in fits)}"
@@ -109,7 +116,7 @@ def check_checkpoint_size(model: nn.Module, state_dict: dict) -> None:
     )
 
 
-def _model_for_architecture(architecture: str, contents, checkpoint) -> nn.Module:
+def _model_for_architecture(architecture: str, contents: Checkpoint, checkpoint: str | os.PathLike[str]) -> nn.Module:
     """`load_model("ainet", checkpoint)`: the registered size whose position embeddings fit."""
     if contents.model_config is not None and contents.model_config.get("architecture") == architecture:
         return build_from_config(contents.model_config)
@@ -127,13 +134,13 @@ def _model_for_architecture(architecture: str, contents, checkpoint) -> nn.Modul
     return build_model(fits[0])
 
 
-def _is_architecture(name: str | os.PathLike | None) -> bool:
+def _is_architecture(name: str | os.PathLike[str] | None) -> bool:
     """An architecture name that is not also a registered model's name."""
     return isinstance(name, str) and name in ARCHITECTURES and name not in available_models()
 
 
 def load_model(
-    name_or_config: str | os.PathLike | None = None, checkpoint: str | os.PathLike | None = None
+    name_or_config: str | os.PathLike[str] | None = None, checkpoint: str | os.PathLike[str] | None = None
 ) -> nn.Module:
     """Build a model and load its weights strictly.
 
@@ -149,7 +156,7 @@ def load_model(
         if name_or_config is None:
             raise ValueError("give a model name or config, a checkpoint, or both")
         model = build_model(name_or_config)
-        checkpoint = shipped_weights(model.config)
+        checkpoint = shipped_weights(model_config(model))
         if checkpoint is None:
             return model
         contents = read_checkpoint(checkpoint)
@@ -168,5 +175,5 @@ def load_model(
             )
     check_checkpoint_size(model, contents.state_dict)
     load_state_dict_checked(model, contents.state_dict, strict=True, allow_missing=_packaged(model))
-    logger.info("loaded %s weights from %s (%s checkpoint)", model.config["name"], checkpoint, contents.kind)
+    logger.info("loaded %s weights from %s (%s checkpoint)", model_config(model)["name"], checkpoint, contents.kind)
     return model

@@ -53,7 +53,9 @@ def scan_branch(
     )
 
 
-def make_branch_layers(d_inner: int, d_state: int, d_conv: int, dt_rank: int):
+def make_branch_layers(
+    d_inner: int, d_state: int, d_conv: int, dt_rank: int
+) -> tuple[nn.Conv1d, nn.Linear, nn.Linear, nn.Parameter, nn.Parameter]:
     """Conv, x_proj, dt_proj, A_log and D for one scan order."""
     conv1d = nn.Conv1d(d_inner, d_inner, d_conv, groups=d_inner, padding=d_conv - 1, bias=True)
     x_proj = nn.Linear(d_inner, dt_rank + 2 * d_state, bias=False)
@@ -90,4 +92,5 @@ class Mamba(nn.Module):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         xz = self.in_proj(hidden).transpose(1, 2)
         y = scan_branch(xz, self.conv1d, self.x_proj, self.dt_proj, self.A_log, self.D)
-        return self.out_proj(y.transpose(1, 2))
+        out: torch.Tensor = self.out_proj(y.transpose(1, 2))
+        return out

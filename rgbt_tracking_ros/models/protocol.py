@@ -113,7 +113,7 @@ class TrackingModel(Protocol):
     """
 
     geometry: Geometry
-    config: dict  # the YAML config it was built from (set by registry.build_from_config)
+    config: dict[str, Any]  # the YAML config it was built from (set by registry.build_from_config)
 
     def forward(
         self, template_rgb: Tensor, template_x: Tensor, search_rgb: Tensor, search_x: Tensor
@@ -157,3 +157,18 @@ def model_geometry(model: Any) -> Geometry:
     if not isinstance(geometry, Geometry):
         raise ValueError(f"{type(model).__name__}.geometry is a {type(geometry).__name__}, not a Geometry")
     return geometry
+
+
+def model_config(model: Any) -> dict[str, Any]:
+    """`model.config`, the config `registry.build_from_config` gave the model, as a dict: on an
+    `nn.Module` the attribute itself types as a tensor or module.
+
+    Raises ValueError when the model has none (it was not built from a config).
+    """
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{type(model).__name__} has no model config (config is a {type(config).__name__}): "
+            "build it with rgbt_tracking_ros.models.build_model"
+        )
+    return config

@@ -9,7 +9,7 @@ import copy
 import importlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -31,7 +31,8 @@ CONFIG_PATH_ENV = "RGBT_MODEL_CONFIG_PATH"
 def architecture_class(architecture: str) -> type[nn.Module]:
     """The model class of an architecture name (imports torch)."""
     module_name, class_name = ARCHITECTURES[architecture].split(":")
-    return getattr(importlib.import_module(f"{__package__}.{module_name}"), class_name)
+    model_class: type[nn.Module] = getattr(importlib.import_module(f"{__package__}.{module_name}"), class_name)
+    return model_class
 
 
 def config_dirs() -> list[Path]:
@@ -56,7 +57,7 @@ def _config_path(name: str) -> Path:
     raise KeyError(f"unknown model '{name}' (known: {known}); or pass a path to a YAML config")
 
 
-def load_model_config(name_or_path: str | os.PathLike) -> dict:
+def load_model_config(name_or_path: str | os.PathLike[str]) -> dict[str, Any]:
     """The config of a registered name, or of a YAML file, with its `name` filled in."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
@@ -74,7 +75,7 @@ def load_model_config(name_or_path: str | os.PathLike) -> dict:
     return config
 
 
-def config_geometry(config: dict) -> Geometry:
+def config_geometry(config: dict[str, Any]) -> Geometry:
     """The crop geometry a config describes, without building the model (no torch)."""
     try:
         return Geometry.from_config(config)
@@ -82,7 +83,7 @@ def config_geometry(config: dict) -> Geometry:
         raise ValueError(f"model config '{config.get('name', '?')}': {error}") from error
 
 
-def build_from_config(config: dict) -> nn.Module:
+def build_from_config(config: dict[str, Any]) -> nn.Module:
     options = copy.deepcopy(config)
     architecture = options.pop("architecture")
     name = options.pop("name", architecture)
@@ -96,11 +97,12 @@ def build_from_config(config: dict) -> nn.Module:
     geometry = model_geometry(model)
     if geometry != config_geometry(config):
         raise ValueError(f"model config '{name}': the model's geometry {geometry} differs from the config's")
-    model.config = copy.deepcopy(config)
+    # nn.Module.__setattr__ is typed for tensors and modules only; other values are plain attributes.
+    model.config = copy.deepcopy(config)  # type: ignore[assignment]
     return model
 
 
-def build_model(name_or_path: str | os.PathLike, **overrides) -> nn.Module:
+def build_model(name_or_path: str | os.PathLike[str], **overrides: Any) -> nn.Module:
     """Build a registered model (`ainet_256`, `dmtrack_rgbt`, ...) or one from a YAML file.
 
     Keyword overrides replace top-level config entries (for example `stma_width=16`).

@@ -46,7 +46,8 @@ def load_mamba_scan() -> ScanFn | None:
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
     except Exception:
         return None
-    return selective_scan_fn
+    scan: ScanFn = selective_scan_fn
+    return scan
 
 
 @functools.lru_cache(maxsize=1)
@@ -68,6 +69,14 @@ def _triton_runs_on(device: torch.device) -> bool:
 def load_kernel(name: str) -> ScanFn | None:
     """The named kernel ("mamba_ssm" or "triton"), or None when it cannot be imported."""
     return load_mamba_scan() if name == "mamba_ssm" else load_triton_scan()
+
+
+def _loaded_kernel(name: str) -> ScanFn:
+    """The named kernel, which the caller found importable (`gpu_kernels`, `active_backend`)."""
+    scan = load_kernel(name)
+    if scan is None:
+        raise RuntimeError(f"selective scan: the {name} kernel cannot be imported")
+    return scan
 
 
 _INSTALL_HINTS = {
@@ -120,16 +129,20 @@ def _needs_grad(*tensors: torch.Tensor | None) -> bool:
 
 
 # (device, dtype, u shape, d_state, which optional inputs) -> the kernel that won there.
-_FASTEST: dict[tuple, str] = {}
+_FASTEST: dict[tuple[object, ...], str] = {}
 TIMING_REPEATS = 5
+# The keyword inputs of a scan: D, z, delta_bias (tensors or None) and delta_softplus.
+ScanKwargs = dict[str, torch.Tensor | bool | None]
 
 
-def _time_kernel(scan: ScanFn, args: tuple, kwargs: dict) -> float:
+def _time_kernel(scan: ScanFn, args: tuple[torch.Tensor, ...], kwargs: ScanKwargs) -> float:
     """Median milliseconds of one scan call, timed with CUDA events after a warm-up call."""
     scan(*args, **kwargs)
-    times = []
+    times: list[float] = []
     for _ in range(TIMING_REPEATS):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        # torch.cuda.Event.__new__ is unannotated.
+        start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
         start.record()
         scan(*args, **kwargs)
         end.record()
@@ -142,7 +155,7 @@ def _capturing() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
 
 
-def fastest_kernel(kernels: list[str], args: tuple, kwargs: dict) -> str:
+def fastest_kernel(kernels: list[str], args: tuple[torch.Tensor, ...], kwargs: ScanKwargs) -> str:
     """The kernel timed fastest at these inputs' shape; timed once per shape and cached.
 
     While a CUDA graph is being captured nothing may be timed: an untimed shape gets ours.
@@ -153,8 +166,8 @@ def fastest_kernel(kernels: list[str], args: tuple, kwargs: dict) -> str:
     if key not in _FASTEST:
         if _capturing():
             return kernels[0]
-        timings = {name: _time_kernel(load_kernel(name), args, kwargs) for name in kernels}
-        _FASTEST[key] = min(timings, key=timings.get)
+        timings = {name: _time_kernel(_loaded_kernel(name), args, kwargs) for name in kernels}
+        _FASTEST[key] = min(timings, key=timings.__getitem__)
     return _FASTEST[key]
 
 
@@ -172,7 +185,8 @@ def selective_scan(
     """The scan on the fastest backend available for u's device; y has u's shape and dtype."""
     args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     if _opaque_to_compiler(*args[:8]):
-        return torch.ops.rgbt_tracking.selective_scan(*args)
+        y: torch.Tensor = torch.ops.rgbt_tracking.selective_scan(*args)
+        return y
     return _dispatch(*args)
 
 
@@ -187,7 +201,7 @@ def _dispatch(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Te
               C: torch.Tensor, D: torch.Tensor | None, z: torch.Tensor | None,
               delta_bias: torch.Tensor | None, delta_softplus: bool) -> torch.Tensor:
     args = (u, delta, A, B, C)
-    kwargs = dict(D=D, z=z, delta_bias=delta_bias, delta_softplus=delta_softplus)
+    kwargs: ScanKwargs = dict(D=D, z=z, delta_bias=delta_bias, delta_softplus=delta_softplus)
     backend = active_backend(u.device)
     if _needs_grad(u, delta, A, B, C, D, z, delta_bias):
         if backend == "fastest":
@@ -196,13 +210,14 @@ def _dispatch(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Te
             backend = "torch"
     if backend == "fastest":
         backend = fastest_kernel(gpu_kernels(u.device), args, kwargs)
+    return _backend_scan(backend)(*args, **kwargs)
+
+
+def _backend_scan(backend: str) -> ScanFn:
+    """The scan function of a backend ("fastest" resolved already)."""
     if backend in _INSTALL_HINTS:
-        scan = load_kernel(backend)
-    elif backend == "torch":
-        scan = selective_scan_torch
-    else:
-        scan = selective_scan_reference
-    return scan(*args, **kwargs)
+        return _loaded_kernel(backend)
+    return selective_scan_torch if backend == "torch" else selective_scan_reference
 
 
 def _register_compile_op() -> bool:
@@ -297,8 +312,8 @@ def linear_scan(
     if length <= chunk:
         return _doubling_scan(a, b)
     pad = -length % chunk
-    a = F.pad(a, (0, pad), value=1.0).unflatten(-1, (-1, chunk))
-    b = F.pad(b, (0, pad)).unflatten(-1, (-1, chunk))
+    a = torch.unflatten(F.pad(a, (0, pad), value=1.0), -1, (-1, chunk))
+    b = torch.unflatten(F.pad(b, (0, pad)), -1, (-1, chunk))
     a, b = _doubling_scan(a, b)
     carry_a, carry_b = linear_scan(a[..., -1], b[..., -1], chunk)
     entry_a = F.pad(carry_a[..., :-1], (1, 0), value=1.0).unsqueeze(-1)
@@ -319,7 +334,7 @@ def _scan_slice(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.
 def _to_blocks(x: torch.Tensor, block: int) -> torch.Tensor:
     """(batch, C, L) -> (block, batch, C, L / block) contiguous, zero-padded at the end."""
     padded = F.pad(x, (0, -x.shape[-1] % block))
-    return padded.unflatten(-1, (-1, block)).permute(3, 0, 1, 2).contiguous()
+    return torch.unflatten(padded, -1, (-1, block)).permute(3, 0, 1, 2).contiguous()
 
 
 def _block_length(length: int) -> int:
@@ -430,7 +445,7 @@ def selective_scan_torch(
         # backward pass (GiBs at dim 1536, L 3072); recomputing each slice in backward keeps one.
         scan_slice = functools.partial(checkpoint, scan_slice, use_reentrant=False)
     step = _dim_step(u, A.shape[1])
-    parts = zip(x.split(step, 1), delta.split(step, 1), A.split(step, 0))
+    parts = zip(torch.split(x, step, 1), torch.split(delta, step, 1), torch.split(A, step, 0))
     pieces = [scan_slice(x_part, d_part, a_part, B, C) for x_part, d_part, a_part in parts]
     return _finish(torch.cat(pieces, 1), x, D, z, u.dtype)
 

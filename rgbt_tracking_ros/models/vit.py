@@ -5,6 +5,8 @@ Module and parameter names follow the official checkpoints (`patch_embed.proj`,
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,7 +49,8 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.proj(images).flatten(2).transpose(1, 2)
+        patches: torch.Tensor = self.proj(images)
+        return patches.flatten(2).transpose(1, 2)
 
 
 class Attention(nn.Module):
@@ -62,7 +65,8 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, dim // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).reshape(batch, length, dim))
+        projected: torch.Tensor = self.proj(out.transpose(1, 2).reshape(batch, length, dim))
+        return projected
 
 
 class Mlp(nn.Module):
@@ -73,7 +77,8 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        out: torch.Tensor = self.fc2(self.act(self.fc1(x)))
+        return out
 
 
 class Block(nn.Module):
@@ -89,7 +94,8 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        out: torch.Tensor = x + self.drop_path(self.mlp(self.norm2(x)))
+        return out
 
 
 class OneStreamViT(nn.Module):
@@ -109,7 +115,7 @@ class OneStreamViT(nn.Module):
         template_size: int = 128,
         search_size: int = 256,
         drop_path_rate: float = 0.0,
-        block_factory=Block,
+        block_factory: Callable[[int, int, float, float], nn.Module] = Block,
     ):
         super().__init__()
         self.embed_dim = embed_dim
@@ -136,11 +142,12 @@ class OneStreamViT(nn.Module):
     def embed_templates(self, templates: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) -> (B, T * template_tokens, C), templates in the given order."""
         batch, count = templates.shape[:2]
-        tokens = self.patch_embed(templates.flatten(0, 1)) + self.pos_embed_z
+        tokens: torch.Tensor = self.patch_embed(templates.flatten(0, 1)) + self.pos_embed_z
         return tokens.reshape(batch, count * self.template_tokens, -1)
 
     def embed_search(self, search: torch.Tensor) -> torch.Tensor:
-        return self.patch_embed(search) + self.pos_embed_x
+        tokens: torch.Tensor = self.patch_embed(search) + self.pos_embed_x
+        return tokens
 
 
 class OneStreamTracker(nn.Module):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rgbt_tracking_ros.runtime.health import (  # noqa: F401 - re-exported
+from rgbt_tracking_ros.runtime.health import (
     ERROR,
     KEYS,
     OK,
@@ -17,6 +17,10 @@ from rgbt_tracking_ros.runtime.health import (  # noqa: F401 - re-exported
     WorkerStats,
     evaluate,
 )
+
+# What the diagnostics say is re-exported from the runtime.
+__all__ = ["ERROR", "KEYS", "OK", "STALE", "WARN", "PeriodTimes", "Snapshot", "WorkerStats", "diagnostic_array",
+           "evaluate"]
 
 
 def diagnostic_array(stamp: Any, name: str, hardware_id: str, level: int, message: str,

@@ -11,9 +11,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..bags.replay import replay_bag
 from ..package_files import find_package_file
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
 
 STARTUP_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
@@ -63,7 +67,7 @@ class NodeProcess:
         self._log.close()
 
 
-def _wait_for_node(player, topics: list[str], node: NodeProcess, timeout: float) -> None:
+def _wait_for_node(player: Node, topics: list[str], node: NodeProcess, timeout: float) -> None:
     """Until the node subscribes to both cameras (it does when it is active)."""
     deadline = time.monotonic() + timeout
     while any(player.count_subscribers(topic) == 0 for topic in topics):
@@ -74,7 +78,7 @@ def _wait_for_node(player, topics: list[str], node: NodeProcess, timeout: float)
         time.sleep(0.1)
 
 
-def _wait_until_quiet(outputs: list, node: NodeProcess, quiet: float, limit: float) -> None:
+def _wait_until_quiet(outputs: list[tuple[int, bytes]], node: NodeProcess, quiet: float, limit: float) -> None:
     """Until no output arrived for `quiet` s: the node finishes the pairs it still holds."""
     deadline = time.monotonic() + limit
     count, since = len(outputs), time.monotonic()
@@ -86,7 +90,7 @@ def _wait_until_quiet(outputs: list, node: NodeProcess, quiet: float, limit: flo
 
 
 def run_node_on_bag(
-    bag: str | os.PathLike,
+    bag: str | os.PathLike[str],
     node_args: list[str],
     log_path: Path,
     image_topics: list[str],
@@ -95,23 +99,27 @@ def run_node_on_bag(
 ) -> LiveRun:
     """Start the node, replay the bag's image topics in real time (x rate), record its outputs."""
     import rclpy
+    from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.utilities import try_shutdown
 
     from rgbt_tracking_ros.msg import TrackedObject
 
     use_large_data_profile()
     node = NodeProcess(node_args, log_path)
-    context = rclpy.Context()
+    context = Context()
     rclpy.init(context=context)
     executor = SingleThreadedExecutor(context=context)
     outputs: list[tuple[int, bytes]] = []
+
+    def record(raw: bytes) -> None:  # serialized: raw=True below
+        outputs.append((time.time_ns(), raw))
+
     try:
         recorder = rclpy.create_node("rgbt_live_recorder", context=context)
         qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
-        recorder.create_subscription(
-            TrackedObject, output_topic, lambda raw: outputs.append((time.time_ns(), raw)), qos, raw=True
-        )
+        recorder.create_subscription(TrackedObject, output_topic, record, qos, raw=True)
         executor.add_node(recorder)
         threading.Thread(target=executor.spin, daemon=True).start()
         player = rclpy.create_node("rgbt_live_player", context=context)
@@ -124,4 +132,4 @@ def run_node_on_bag(
     finally:
         node.stop()
         executor.shutdown()
-        rclpy.try_shutdown(context=context)
+        try_shutdown(context=context)

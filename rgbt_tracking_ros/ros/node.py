@@ -27,13 +27,18 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rclpy
+import rclpy.utilities
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile
+from rclpy.service import Service
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 
 from rgbt_tracking_ros.ros import messages
 from rgbt_tracking_ros.ros.device import DeviceError, resolve_device
@@ -52,6 +57,11 @@ from rgbt_tracking_ros.ros.parameters import (
 from rgbt_tracking_ros.runtime.core import InputResult, TrackingRuntime
 from rgbt_tracking_ros.runtime.session import Outcome, State, StepResult
 from rgbt_tracking_ros.sync import stamp_ns
+
+if TYPE_CHECKING:  # annotations only: the node's import does not depend on where rclpy exports them
+    from rclpy.lifecycle import LifecyclePublisher
+
+    from rgbt_tracking_ros.tracker import RGBTTracker
 
 NODE_NAME = "rgbt_tracker"
 _LOG_PERIOD_S = 5.0
@@ -75,9 +85,9 @@ class RGBTTrackerNode(LifecycleNode):
         self._runtime: TrackingRuntime | None = None
         self._device = ""
         self._model_name = ""
-        self._outputs: dict[str, Any] = {}
+        self._outputs: dict[str, LifecyclePublisher] = {}
         self._pairing: PairingInput | None = None
-        self._entities: list[tuple[str, Any]] = []
+        self._entities: list[Timer | Service | Subscription] = []
         self._worker: threading.Thread | None = None
         self._worker_stop = threading.Event()
         self._traceback_logged = False
@@ -111,7 +121,8 @@ class RGBTTrackerNode(LifecycleNode):
             if req.transition.label:
                 transition_id = self._state_machine.get_transition_by_label(
                     req.transition.label)
-            result = self._LifecycleNodeMixin__change_state(transition_id)
+            # rclpy's private __change_state under its mangled name, which mypy does not model.
+            result = self._LifecycleNodeMixin__change_state(transition_id)  # type: ignore[attr-defined]
         except Exception as error:  # noqa: BLE001 - rclpy's RCLError for invalid transitions
             name = req.transition.label or f"id {req.transition.id}"
             self.get_logger().warning(
@@ -159,7 +170,8 @@ class RGBTTrackerNode(LifecycleNode):
         model_name = params.model or (None if params.checkpoint else DEFAULT_MODEL)
         start = time.perf_counter()
         model = load_model(model_name, params.checkpoint or None)
-        weights = params.checkpoint or shipped_weights(model.config)
+        config: dict[str, Any] = getattr(model, "config", {})
+        weights = params.checkpoint or shipped_weights(config)
         if not weights:
             self.get_logger().warning(
                 f"checkpoint is empty: {model_name} runs with its INITIAL, UNTRAINED weights "
@@ -170,7 +182,7 @@ class RGBTTrackerNode(LifecycleNode):
         warmed = time.perf_counter()
         self._params, self._device = params, choice.device
         self._runtime = TrackingRuntime(tracker, params)
-        self._model_name = str(getattr(model, "config", {}).get("name", type(model).__name__))
+        self._model_name = str(config.get("name", type(model).__name__))
         self._create_publishers()
         cuda = torch.version.cuda or "none"
         gpu = f" ({torch.cuda.get_device_name(tracker.device)})" if choice.device != "cpu" else ""
@@ -239,8 +251,7 @@ class RGBTTrackerNode(LifecycleNode):
         self._add_services()
         self._add_target_inputs(params)
         self._diag_time = time.monotonic()
-        self._entities.append(("timer", self.create_timer(
-            _TICK_S, self._tick, callback_group=self._control_group)))
+        self._entities.append(self.create_timer(_TICK_S, self._tick, callback_group=self._control_group))
         self._worker_stop.clear()
         self._worker = threading.Thread(
             target=runtime.work, args=(self._worker_stop, self._publish_result),
@@ -291,10 +302,10 @@ class RGBTTrackerNode(LifecycleNode):
         if self._pairing is not None:
             self._pairing.stop()
             self._pairing = None
-        for kind, entity in self._entities:
-            if kind == "timer":
+        for entity in self._entities:
+            if isinstance(entity, Timer):
                 self.destroy_timer(entity)
-            elif kind == "service":
+            elif isinstance(entity, Service):
                 self.destroy_service(entity)
             else:
                 self.destroy_subscription(entity)
@@ -448,8 +459,7 @@ class RGBTTrackerNode(LifecycleNode):
         for name, kind, handler in (("set_target", SetTarget, self._on_set_target),
                                     ("reset", Trigger, self._on_reset),
                                     ("stop", Trigger, self._on_stop)):
-            self._entities.append(("service", self.create_service(
-                kind, name, handler, callback_group=self._control_group)))
+            self._entities.append(self.create_service(kind, name, handler, callback_group=self._control_group))
 
     def _add_target_inputs(self, params: NodeParameters) -> None:
         reliable = QoSProfile(depth=10)
@@ -457,9 +467,9 @@ class RGBTTrackerNode(LifecycleNode):
             from geometry_msgs.msg import Point, PointStamped
 
             kind = PointStamped if params.click_type == "point_stamped" else Point
-            self._entities.append(("subscription", self.create_subscription(
+            self._entities.append(self.create_subscription(
                 kind, params.click_topic, self._on_click, reliable,
-                callback_group=self._control_group)))
+                callback_group=self._control_group))
         if not params.detection_topic:
             return
         if not messages.vision_msgs_available():
@@ -469,11 +479,11 @@ class RGBTTrackerNode(LifecycleNode):
             return
         from vision_msgs.msg import Detection2DArray
 
-        self._entities.append(("subscription", self.create_subscription(
+        self._entities.append(self.create_subscription(
             Detection2DArray, params.detection_topic, self._on_detections, reliable,
-            callback_group=self._control_group)))
+            callback_group=self._control_group))
 
-    def _request_target(self, box: Any, target_id: str, source: str, stamp: Any = None,
+    def _request_target(self, box: Sequence[float], target_id: str, source: str, stamp: Any = None,
                         wait_s: float = 0.0) -> tuple[bool, str]:
         """Hand a box to the runtime; with wait_s, wait for the worker's answer."""
         runtime = self._runtime
@@ -534,8 +544,10 @@ class RGBTTrackerNode(LifecycleNode):
         stamp = getattr(getattr(msg, "header", None), "stamp", None)
         ns = stamp_ns(stamp.sec, stamp.nanosec) if stamp is not None else 0
         request = runtime.click(point.x, point.y, ns, self._detections)
-        ok = not isinstance(request, str)
-        text = f"{request.source} target {request.target_id!r} queued" if ok else request
+        if isinstance(request, str):
+            ok, text = False, request
+        else:
+            ok, text = True, f"{request.source} target {request.target_id!r} queued"
         self._report(ok, f"click at ({point.x:.0f}, {point.y:.0f}): {text}")
 
     def _on_detections(self, msg: Any) -> None:
@@ -611,7 +623,7 @@ def _keep_configured(configured: NodeParameters | None,
     return replace(current, **kept)
 
 
-def _warm_up(tracker: Any) -> None:
+def _warm_up(tracker: RGBTTracker) -> None:
     """One initialise and one forward on a dummy pair, so the first real frame is not slow."""
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
@@ -639,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
     executor.add_node(node)
     try:
         node.start()
-        while not stop.is_set() and not node.finished.is_set() and rclpy.ok():
+        while not stop.is_set() and not node.finished.is_set() and rclpy.utilities.ok():
             try:
                 executor.spin_once(timeout_sec=0.1)
             except Exception as error:  # noqa: BLE001 - a failing callback must not end the node
@@ -654,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
                 node.get_logger().debug(f"lifecycle shutdown skipped: {error}")
         executor.shutdown(timeout_sec=5.0)
         node.destroy_node()
-        rclpy.try_shutdown()
+        rclpy.utilities.try_shutdown()
     return node.exit_code
 
 

@@ -16,7 +16,8 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from rgbt_tracking_ros.codec import (
     ImageConversionError,
@@ -27,6 +28,13 @@ from rgbt_tracking_ros.ros.parameters import NodeParameters
 from rgbt_tracking_ros.runtime.core import ImageFrame, InputResult, TrackingRuntime, frames_of
 from rgbt_tracking_ros.runtime.inputs import rgb_array, thermal_array  # noqa: F401
 from rgbt_tracking_ros.sync import Pair, stamp_ns
+
+if TYPE_CHECKING:
+    from rclpy.callback_groups import CallbackGroup
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile
+    from rclpy.qos_overriding_options import QoSOverridingOptions
+    from rclpy.subscription import Subscription
 
 _LOG_PERIOD_S = 5.0  # throttle of repeated warnings
 # Pairs below this fraction of the slower camera's messages: poorly synchronised.
@@ -50,7 +58,7 @@ class InputStats:
     last_malformed: str | None
 
 
-def image_qos(name: str, depth: int) -> Any:
+def image_qos(name: str, depth: int) -> QoSProfile:
     """The subscription QoS for image_qos; depth is queue_size."""
     from rclpy.qos import (
         QoSProfile,
@@ -70,7 +78,7 @@ def image_qos(name: str, depth: int) -> Any:
     return profile
 
 
-def _qos_fields(profile: Any) -> dict[str, Any]:
+def _qos_fields(profile: QoSProfile) -> dict[str, Any]:
     return {"history": profile.history, "reliability": profile.reliability,
             "durability": profile.durability}
 
@@ -118,8 +126,8 @@ class PairingInput(ABC):
 
     backend = ""
 
-    def __init__(self, node: Any, params: NodeParameters, runtime: TrackingRuntime,
-                 deliver: Callable[[InputResult], None], callback_group: Any = None) -> None:
+    def __init__(self, node: Node, params: NodeParameters, runtime: TrackingRuntime,
+                 deliver: Callable[[InputResult], None], callback_group: CallbackGroup | None = None) -> None:
         self._node = node
         self._params = params
         self._runtime = runtime
@@ -165,7 +173,7 @@ class PairingInput(ABC):
                 "in header.stamp")
 
 
-def _display(node: Any, topic: str) -> str:
+def _display(node: Node, topic: str) -> str:
     try:
         return node.resolve_topic_name(topic)
     except Exception:  # an invalid name fails later, at subscription, with rclpy's message
@@ -177,16 +185,15 @@ class OwnPairing(PairingInput):
 
     backend = "stamp_pairer"
 
-    def __init__(self, node: Any, params: NodeParameters, runtime: TrackingRuntime,
-                 deliver: Callable[[InputResult], None], callback_group: Any = None) -> None:
+    def __init__(self, node: Node, params: NodeParameters, runtime: TrackingRuntime,
+                 deliver: Callable[[InputResult], None], callback_group: CallbackGroup | None = None) -> None:
         super().__init__(node, params, runtime, deliver, callback_group)
-        self._subscriptions: list[Any] = []
+        self._subscriptions: list[Subscription] = []
 
     def start(self) -> None:
         for camera in self.cameras.values():
             self._subscriptions.append(_subscribe(
-                self._node, camera, lambda msg, camera=camera: self._on_image(camera, msg),
-                self._qos, self._group))
+                self._node, camera, partial(self._on_image, camera), self._qos, self._group))
 
     def stop(self) -> None:
         for subscription in self._subscriptions:
@@ -216,7 +223,7 @@ class OwnPairing(PairingInput):
             self.cameras["thermal"].resolved_topic)
 
 
-def qos_overrides() -> Any:
+def qos_overrides() -> QoSOverridingOptions:
     """Options declaring qos_overrides.<topic>.{subscription,publisher}.<policy> parameters for
     history, depth, reliability and durability (read-only: set them at start)."""
     from rclpy.qos import QoSPolicyKind
@@ -227,8 +234,8 @@ def qos_overrides() -> Any:
         QoSPolicyKind.DURABILITY))
 
 
-def _subscribe(node: Any, camera: Camera, callback: Callable[[Any], None], qos: Any,
-               group: Any) -> Any:
+def _subscribe(node: Node, camera: Camera, callback: Callable[[Any], None], qos: QoSProfile,
+               group: CallbackGroup | None) -> Subscription:
     return node.create_subscription(
         camera.message_type(), camera.topic, callback, qos, callback_group=group,
         qos_overriding_options=qos_overrides())
@@ -239,8 +246,8 @@ class MessageFiltersPairing(PairingInput):
 
     backend = "message_filters"
 
-    def __init__(self, node: Any, params: NodeParameters, runtime: TrackingRuntime,
-                 deliver: Callable[[InputResult], None], callback_group: Any = None) -> None:
+    def __init__(self, node: Node, params: NodeParameters, runtime: TrackingRuntime,
+                 deliver: Callable[[InputResult], None], callback_group: CallbackGroup | None = None) -> None:
         super().__init__(node, params, runtime, deliver, callback_group)
         self._filters: list[Any] = []
         self._synchronizer: Any = None
@@ -346,9 +353,9 @@ class MessageFiltersPairing(PairingInput):
                 f"({self._params.slop:g} s) and queue_size ({self._params.queue_size})")
 
 
-def create_pairing(node: Any, params: NodeParameters, runtime: TrackingRuntime,
+def create_pairing(node: Node, params: NodeParameters, runtime: TrackingRuntime,
                    deliver: Callable[[InputResult], None],
-                   callback_group: Any = None) -> tuple[PairingInput, str]:
+                   callback_group: CallbackGroup | None = None) -> tuple[PairingInput, str]:
     """The pairing back end for these parameters, and a sentence saying why it was chosen."""
     if not params.use_message_filters:
         return (OwnPairing(node, params, runtime, deliver, callback_group),

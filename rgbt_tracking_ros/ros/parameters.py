@@ -8,9 +8,9 @@ type) and checked by :func:`check_value` instead of rclpy's static types.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rgbt_tracking_ros.runtime.parameters import (  # noqa: F401 - re-exported
+from rgbt_tracking_ros.runtime.parameters import (
     ACTIVATE,
     CLICK_TYPE_CHOICES,
     CONFIGURE,
@@ -28,11 +28,22 @@ from rgbt_tracking_ros.runtime.parameters import (  # noqa: F401 - re-exported
     parse_parameters,
 )
 
+# The ROS-free schema is re-exported: the node and its tests take everything from here.
+__all__ = [
+    "ACTIVATE", "CLICK_TYPE_CHOICES", "CONFIGURE", "FALLBACK_CHOICES", "IMAGE_QOS_CHOICES", "LIVE", "SPECS",
+    "SPECS_BY_NAME", "THERMAL_MODE_CHOICES", "TRANSPORT_CHOICES", "Gate", "NodeParameters", "ParameterError",
+    "ParamSpec", "check_value", "declare_parameters", "parse_parameters", "read_parameters",
+]
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
 # Decides whether a checked change may be made now: (spec, value) -> refusal reason or None.
 Gate = Callable[[list[tuple[ParamSpec, Any]]], "str | None"]
 
 
-def declare_parameters(node: Any, gate: Gate | None = None) -> dict[str, str]:
+def declare_parameters(node: Node, gate: Gate | None = None) -> dict[str, str]:
     """Declare every parameter on an rclpy node, with descriptions and ranges.
 
     A value from the command line or a YAML file that fails its check does not raise (that
@@ -57,7 +68,7 @@ def declare_parameters(node: Any, gate: Gate | None = None) -> dict[str, str]:
     return errors
 
 
-def read_parameters(node: Any) -> dict[str, Any]:
+def read_parameters(node: Node) -> dict[str, Any]:
     """Current values of every parameter, as plain Python values."""
     return {spec.name: node.get_parameter(spec.name).value for spec in SPECS}
 
@@ -90,8 +101,8 @@ def _descriptor(spec: ParamSpec) -> Any:
 
 
 def _make_set_callback(errors: dict[str, str],
-                       gate: Gate | None) -> Callable[[list[Any]], Any]:
-    def on_set(parameters: list[Any]) -> Any:
+                       gate: Gate | None) -> Callable[[list[Parameter]], Any]:
+    def on_set(parameters: list[Parameter]) -> Any:
         from rcl_interfaces.msg import SetParametersResult
 
         problems = []

@@ -2,10 +2,11 @@
 and when a change takes effect, and the checks that turn raw values into :class:`NodeParameters`.
 
 Everything that lists parameters comes from :data:`SPECS`: the node's declarations
-(ros/parameters.py), `rgbt-track node`'s options (cli/node.py), launch_support's kinds, the
-generated docs/node.md and the checks of the platform files. Neither ROS nor torch is imported
-here. Double and double-array parameters accept integers (``slop: 0`` or
-``initial_box:=[100,80,40,40]`` are what people type) and are converted to float here.
+(ros/parameters.py), `rgbt-track node`'s options (cli/node.py), parameter_text's kinds, the
+generated docs/node.md and the checks of the platform files. Neither ROS, numpy nor torch is
+imported here (launch files import it on a robot). Double and double-array parameters accept
+integers (``slop: 0`` or ``initial_box:=[100,80,40,40]`` are what people type) and are
+converted to float here.
 
 When a change takes effect (``ParamSpec.when``):
 
@@ -16,14 +17,15 @@ When a change takes effect (``ParamSpec.when``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from rgbt_tracking_ros.defaults import DEFAULT_MODEL, TRACKER_POLICIES
 from rgbt_tracking_ros.sync import PairingConfig
+
+if TYPE_CHECKING:
+    import numpy as np
 
 IMAGE_QOS_CHOICES = ("sensor_data", "reliable", "system_default")
 TRANSPORT_CHOICES = ("raw", "compressed")
@@ -209,6 +211,8 @@ class NodeParameters:
                              jump_back_tolerance=self.jump_back_tolerance)
 
     def homography_matrix(self) -> np.ndarray | None:
+        import numpy as np
+
         return np.array(self.homography, np.float64).reshape(3, 3) if self.homography else None
 
     def thermal_value_range(self) -> tuple[float, float] | None:
@@ -316,6 +320,8 @@ def _check_combinations(values: dict[str, Any], errors: list[str], warnings: lis
     elif thermal_range:
         warnings.append("thermal_range is ignored with thermal_mode 'minmax'")
     if values["homography"]:
+        import numpy as np
+
         from rgbt_tracking_ros.tracker.preprocess import check_homography
 
         try:
@@ -327,78 +333,3 @@ def _check_combinations(values: dict[str, Any], errors: list[str], warnings: lis
         errors.append(f"initial_box {list(box)} needs a positive width and height")
     if not all(v > 0 for v in values["click_box_size"]):
         errors.append(f"click_box_size must be positive, got {list(values['click_box_size'])}")
-
-
-def declare_parameters(node: Any) -> dict[str, str]:
-    """Declare every parameter on an rclpy node, with descriptions and ranges.
-
-    A value from the command line or a YAML file that fails its check does not raise (that
-    would kill the process before configure could report it): the parameter keeps its default
-    and the error is returned by name, for configure to report and fail on. Registers a
-    callback that checks later ``ros2 param set`` calls the same way; setting a valid value
-    clears that parameter's error.
-    """
-    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-
-    errors: dict[str, str] = {}
-    node.add_on_set_parameters_callback(_make_set_callback(errors))
-    for spec in SPECS:
-        default = _declared_default(spec)
-        try:
-            node.declare_parameter(spec.name, default, _descriptor(spec))
-        except (InvalidParameterTypeException, InvalidParameterValueException) as error:
-            node.declare_parameter(spec.name, default, _descriptor(spec), ignore_override=True)
-            # Recorded after the default was accepted, which clears the parameter's error.
-            errors[spec.name] = f"{spec.name}: {error}"
-    return errors
-
-
-def read_parameters(node: Any) -> dict[str, Any]:
-    """Current values of every parameter, as plain Python values."""
-    return {spec.name: node.get_parameter(spec.name).value for spec in SPECS}
-
-
-def _declared_default(spec: ParamSpec) -> Any:
-    # An empty list would be typed as a byte array: an empty double array is declared unset.
-    if spec.kind == "double[]":
-        return [float(v) for v in spec.default] or None
-    return spec.default
-
-
-def _descriptor(spec: ParamSpec) -> Any:
-    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-
-    descriptor = ParameterDescriptor(description=spec.description)
-    if spec.choices:
-        descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
-    elif spec.lengths:
-        counts = " or ".join(str(n) for n in spec.lengths)
-        descriptor.additional_constraints = f"{counts} values"
-    if spec.kind == "int" and spec.range:
-        descriptor.integer_range = [IntegerRange(
-            from_value=int(spec.range[0]), to_value=int(spec.range[1]), step=1)]
-    if spec.kind in ("double", "double[]"):
-        descriptor.dynamic_typing = True  # accept integers; check_value converts and checks
-        if spec.range:
-            descriptor.floating_point_range = [FloatingPointRange(
-                from_value=float(spec.range[0]), to_value=float(spec.range[1]), step=0.0)]
-    return descriptor
-
-
-def _make_set_callback(errors: dict[str, str]) -> Callable[[list[Any]], Any]:
-    def on_set(parameters: list[Any]) -> Any:
-        from rcl_interfaces.msg import SetParametersResult
-
-        problems = []
-        for parameter in parameters:
-            spec = SPECS_BY_NAME.get(parameter.name)
-            if spec is None:
-                continue
-            _, error = check_value(spec, parameter.value)
-            if error:
-                problems.append(error)
-            else:
-                errors.pop(spec.name, None)
-        return SetParametersResult(successful=not problems, reason="; ".join(problems))
-
-    return on_set

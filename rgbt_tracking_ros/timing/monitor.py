@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
+import numpy.typing as npt
 
 from .offset import OffsetConfig, OffsetEstimate, OffsetEstimator
 
@@ -61,7 +62,7 @@ class OffsetMonitor:
         a reliable estimate, which then stays reported."""
         return self.enabled and (self.estimate is None or not self.estimate.reliable)
 
-    def add(self, camera: str, stamp: int, image: np.ndarray) -> None:
+    def add(self, camera: str, stamp: int, image: npt.NDArray[Any]) -> None:
         """A camera's frame with its stamp as sent (before any offset)."""
         if not self.enabled:
             return
@@ -81,9 +82,11 @@ class OffsetMonitor:
     def residual(self) -> float | None:
         """Seconds between the stamps of the same moment after the offsets in use (thermal later
         > 0), or None before an estimate."""
-        if self.estimate is None:
-            return None
-        return self.estimate.offset - (self.rgb_offset - self.thermal_offset)
+        estimate = self.estimate
+        return None if estimate is None else self._residual(estimate)
+
+    def _residual(self, estimate: OffsetEstimate) -> float:
+        return estimate.offset - (self.rgb_offset - self.thermal_offset)
 
     def update(self) -> Correction | None:
         """Estimate again when due; in apply mode, the offsets to use when they should change."""
@@ -100,8 +103,7 @@ class OffsetMonitor:
             return None
         self._last_run = newest
         self.estimate = estimate
-        residual = self.residual()
-        if self.mode != "apply" or not estimate.reliable or abs(residual) <= max(0.002, self.slop / 4):
+        if self.mode != "apply" or not estimate.reliable or abs(self._residual(estimate)) <= max(0.002, self.slop / 4):
             return None
         self.thermal_offset = estimate.thermal_offset(self.rgb_offset)
         self.applied = True
@@ -122,8 +124,11 @@ class OffsetMonitor:
     def warning(self, rgb_name: str = "rgb", thermal_name: str = "thermal") -> str | None:
         """A warning when the reliable estimate says the stamps of the same moment differ by more
         than half the slop after the offsets in use."""
-        estimate, residual = self.estimate, self.residual()
-        if estimate is None or not estimate.reliable or abs(residual) <= self.slop / 2:
+        estimate = self.estimate
+        if estimate is None or not estimate.reliable:
+            return None
+        residual = self._residual(estimate)
+        if abs(residual) <= self.slop / 2:
             return None
         side = "later" if residual > 0 else "earlier"
         return (f"the images say {thermal_name} stamps are {1e3 * abs(residual):.0f} ms {side} than "

@@ -30,15 +30,25 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 _NS_PER_S = 1_000_000_000
 # Frame intervals differing by this factor or more (30/9 Hz): compare changes over the slow
 # camera's own intervals (long baselines) instead of change rates.
 _RATE_RATIO_FOR_BASELINES = 1.5
+
+# A camera's small change image with its stamp (ns), and the change between two of them:
+# (start ns, end ns, per-region change).
+_Frame: TypeAlias = tuple[int, npt.NDArray[np.float32]]
+_Sample: TypeAlias = tuple[int, int, npt.NDArray[np.float32]]
+# What a correlation finds: (offset s, peak correlation, span s, peak at the search range's edge).
+_Found: TypeAlias = tuple[float, float, float, bool]
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,7 @@ class OffsetEstimate:
         return rgb_offset - self.offset
 
 
-def change_image(image: np.ndarray, size: tuple[int, int] = (64, 48)) -> np.ndarray:
+def change_image(image: npt.NDArray[Any], size: tuple[int, int] = (64, 48)) -> npt.NDArray[np.float32]:
     """A frame as a small grey float32 image with zero mean and unit variance.
 
     Colour is averaged to grey; any dtype (uint8, uint16 thermal counts, float) is accepted.
@@ -104,33 +114,36 @@ def change_image(image: np.ndarray, size: tuple[int, int] = (64, 48)) -> np.ndar
     # Reduce first, on the original dtype: every k-th pixel down to about twice the size, then
     # area averaging (a large image costs what a small one does), then grey and float.
     step = max(1, min(array.shape[0] // (2 * size[1]), array.shape[1] // (2 * size[0])))
-    small = cv2.resize(np.ascontiguousarray(array[::step, ::step]), size, interpolation=cv2.INTER_AREA)
-    if small.ndim == 3:
-        small = small.mean(axis=2, dtype=np.float32)
-    small = small.astype(np.float32, copy=False)
+    resized = cv2.resize(np.ascontiguousarray(array[::step, ::step]), size, interpolation=cv2.INTER_AREA)
+    small: npt.NDArray[np.float32] = (resized.mean(axis=2, dtype=np.float32) if resized.ndim == 3
+                                      else resized.astype(np.float32, copy=False))
     small -= small.mean()
     spread = float(small.std())
-    return small / spread if spread > 1e-6 else small
+    if spread > 1e-6:
+        small /= spread
+    return small
 
 
-def region_change(previous: np.ndarray, current: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+def region_change(previous: npt.NDArray[np.float32], current: npt.NDArray[np.float32],
+                  grid: tuple[int, int]) -> npt.NDArray[np.float32]:
     """Mean absolute difference per region of a rows x columns grid, shape (rows * columns,)."""
     difference = np.abs(current - previous)
     rows, columns = grid
     height, width = difference.shape
     cropped = difference[: height - height % rows, : width - width % columns]
     blocks = cropped.reshape(rows, cropped.shape[0] // rows, columns, cropped.shape[1] // columns)
-    return blocks.mean(axis=(1, 3)).reshape(-1)
+    means: npt.NDArray[np.float32] = blocks.mean(axis=(1, 3))
+    return means.reshape(-1)
 
 
 @dataclass(eq=False)
 class _Frames:
     """One camera's small images of the last `window` seconds, in stamp order."""
 
-    frames: deque[tuple[int, np.ndarray]] = field(default_factory=deque)
+    frames: deque[_Frame] = field(default_factory=deque)
     received: int = 0
 
-    def add(self, stamp: int, image: np.ndarray, config: OffsetConfig) -> None:
+    def add(self, stamp: int, image: npt.NDArray[Any], config: OffsetConfig) -> None:
         small = change_image(image, config.size)
         self.received += 1
         if self.frames and stamp <= self.frames[-1][0]:
@@ -156,10 +169,10 @@ class OffsetEstimator:
         self._rgb = _Frames()
         self._thermal = _Frames()
 
-    def add_rgb(self, stamp: int, image: np.ndarray) -> None:
+    def add_rgb(self, stamp: int, image: npt.NDArray[Any]) -> None:
         self._rgb.add(int(stamp), image, self.config)
 
-    def add_thermal(self, stamp: int, image: np.ndarray) -> None:
+    def add_thermal(self, stamp: int, image: npt.NDArray[Any]) -> None:
         self._thermal.add(int(stamp), image, self.config)
 
     def reset(self) -> None:
@@ -186,8 +199,8 @@ class OffsetEstimator:
 class Snapshot:
     """Both cameras' frames (stamp ns, small image) at one moment; see OffsetEstimator."""
 
-    rgb: list[tuple[int, np.ndarray]]
-    thermal: list[tuple[int, np.ndarray]]
+    rgb: list[_Frame]
+    thermal: list[_Frame]
     rgb_received: int
     thermal_received: int
     config: OffsetConfig
@@ -199,7 +212,7 @@ class Snapshot:
         span = min(rgb[-1][0] - rgb[0][0], thermal[-1][0] - thermal[0][0]) / _NS_PER_S
         if span < config.min_span:
             return None
-        rgb_interval, thermal_interval = _median_interval(rgb), _median_interval(thermal)
+        rgb_interval, thermal_interval = _median_interval(_intervals(rgb)), _median_interval(_intervals(thermal))
         rgb_faster = rgb_interval <= thermal_interval
         sign = 1.0 if rgb_faster else -1.0  # offsets are thermal - rgb
         fast, slow = (rgb, thermal) if rgb_faster else (thermal, rgb)
@@ -216,19 +229,22 @@ class Snapshot:
                               self.thermal_received)
 
 
-def _samples(frames: list[tuple[int, np.ndarray]], grid: tuple[int, int]) -> list[tuple[int, int, np.ndarray]]:
+def _samples(frames: list[_Frame], grid: tuple[int, int]) -> list[_Sample]:
     """(start ns, end ns, per-region change) between consecutive frames."""
     return [(a, b, region_change(x, y, grid)) for (a, x), (b, y) in zip(frames, frames[1:])]
 
 
-def _median_interval(items: list[tuple]) -> float:
-    """Median stamp interval (ns) of frames (stamp, image) or samples (start, end, change)."""
-    if len(items[0]) == 3:
-        return float(np.median([end - start for start, end, _ in items]))
-    return float(np.median(np.diff([item[0] for item in items])))
+def _intervals(frames: list[_Frame]) -> Iterable[tuple[int, int]]:
+    """(start ns, end ns) between consecutive frames."""
+    return ((a, b) for (a, _), (b, _) in zip(frames, frames[1:]))
 
 
-def _rate_signal(samples, origin: int, step: float, length: int) -> np.ndarray:
+def _median_interval(intervals: Iterable[tuple[int, int]]) -> float:
+    """Median length (ns) of (start, end) stamp intervals."""
+    return float(np.median([end - start for start, end in intervals]))
+
+
+def _rate_signal(samples: list[_Sample], origin: int, step: float, length: int) -> npt.NDArray[np.float64]:
     """Change per second of each region on a regular grid (length, regions): each sample's change
     spread evenly over its interval; grid points no sample covers get the region's mean rate."""
     starts = np.array([(a - origin) / _NS_PER_S for a, _, _ in samples])
@@ -237,12 +253,12 @@ def _rate_signal(samples, origin: int, step: float, length: int) -> np.ndarray:
     times = np.arange(length) * step
     index = np.clip(np.searchsorted(starts, times, side="right") - 1, 0, len(samples) - 1)
     covered = (times >= starts[index]) & (times < ends[index])
-    signal = rates[index]
+    signal: npt.NDArray[np.float64] = rates[index]
     signal[~covered] = rates.mean(axis=0)
     return signal
 
 
-def _band_pass(signal: np.ndarray, step: float, sigma: float, trend: float) -> np.ndarray:
+def _band_pass(signal: npt.NDArray[np.float64], step: float, sigma: float, trend: float) -> npt.NDArray[np.float64]:
     """Gaussian smoothing (sigma s) minus a moving average over `trend` s, per column.
 
     Both cameras' signals get the same filter, so shifting one of them changes nothing but the
@@ -254,24 +270,27 @@ def _band_pass(signal: np.ndarray, step: float, sigma: float, trend: float) -> n
     kernel = np.exp(-0.5 * (x / sigma) ** 2)
     kernel /= kernel.sum()
     padded = np.pad(signal, ((radius, radius), (0, 0)), mode="edge")
-    smooth = np.stack([np.convolve(padded[:, c], kernel, mode="valid") for c in range(signal.shape[1])], axis=1)
+    smooth: npt.NDArray[np.float64] = np.stack([np.convolve(padded[:, c], kernel, mode="valid") for c in range(signal.shape[1])], axis=1)
     width = max(1, int(round(trend / step)))
     if width >= len(smooth):
-        return smooth - smooth.mean(axis=0, keepdims=True)
+        centred: npt.NDArray[np.float64] = smooth - smooth.mean(axis=0, keepdims=True)
+        return centred
     padded = np.pad(smooth, ((width // 2, width - 1 - width // 2), (0, 0)), mode="edge")
     cumulative = np.concatenate([np.zeros((1, smooth.shape[1])), np.cumsum(padded, axis=0)])
     moving = (cumulative[width:] - cumulative[:-width]) / width
-    return smooth - moving
+    band: npt.NDArray[np.float64] = smooth - moving
+    return band
 
 
-def _correlate_rates(fast, slow, config: OffsetConfig, sign: float):
+def _correlate_rates(fast: list[_Sample], slow: list[_Sample], config: OffsetConfig, sign: float) -> _Found | None:
     """Similar rates: the change rate of both cameras on a fine grid, band-passed alike, and
     their correlation at every shift. (offset s, peak correlation, span s, peak at edge) or None."""
     step = config.resolution
     origin = min(fast[0][0], slow[0][0])
     end = max(fast[-1][1], slow[-1][1])
     length = int((end - origin) / _NS_PER_S / step) + 1
-    sigma = max(0.5 * max(_median_interval(fast), _median_interval(slow)) / _NS_PER_S, 2 * step)
+    median = max(_median_interval((a, b) for a, b, _ in fast), _median_interval((a, b) for a, b, _ in slow))
+    sigma = max(0.5 * median / _NS_PER_S, 2 * step)
     fast_band = _band_pass(_rate_signal(fast, origin, step, length), step, sigma, config.trend)
     slow_band = _band_pass(_rate_signal(slow, origin, step, length), step, sigma, config.trend)
     # The slow signal where both cameras have samples, kept clear of the ends by max_offset and
@@ -309,14 +328,16 @@ def _correlate_rates(fast, slow, config: OffsetConfig, sign: float):
     return offset, float(scores[best]), n * step, at_edge
 
 
-def _standardise(values: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance along axis 0 (constant columns become 0)."""
+def _standardise(values: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.floating[Any]]:
+    """Zero mean, unit variance along axis 0 (constant columns become 0); float32 stays float32."""
     centred = values - values.mean(axis=0, keepdims=True)
     spread = centred.std(axis=0, keepdims=True)
-    return np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 1e-12)
+    standard: npt.NDArray[np.floating[Any]] = np.divide(centred, spread, out=np.zeros_like(centred),
+                                                        where=spread > 1e-12)
+    return standard
 
 
-def _correlate_baselines(fast, slow, config: OffsetConfig, sign: float):
+def _correlate_baselines(fast: list[_Frame], slow: list[_Frame], config: OffsetConfig, sign: float) -> _Found | None:
     """Different rates: each slow-camera interval's change against the fast camera's change over
     the same (shifted) interval, its images linearly blended at the shifted ends, so both
     changes span the same time (a 111 ms change is not the sum of three 33 ms ones: motion that
@@ -339,11 +360,12 @@ def _correlate_baselines(fast, slow, config: OffsetConfig, sign: float):
     height, width = fast_images.shape[1:]
     height, width = height - height % rows, width - width % columns
 
-    def images_at(times: np.ndarray) -> np.ndarray:
+    def images_at(times: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
         index = np.clip(np.searchsorted(fast_times, times, side="right") - 1, 0, len(fast_times) - 2)
         weight = ((times - fast_times[index]) / (fast_times[index + 1] - fast_times[index])).astype(np.float32)
         weight = weight[:, None, None]
-        return fast_images[index] * (1 - weight) + fast_images[index + 1] * weight
+        blended: npt.NDArray[np.float32] = fast_images[index] * (1 - weight) + fast_images[index + 1] * weight
+        return blended
 
     def score(offset: float) -> float:
         # Slow stamp a is fast stamp a - offset (fast = RGB) or a + offset (fast = thermal).

@@ -25,9 +25,11 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 _NS_PER_S = 1_000_000_000
 START_NS = 1_700_000_000 * _NS_PER_S
@@ -49,7 +51,7 @@ class RecordedFrame:
     camera: str  # "rgb" or "thermal"
     stamp: int  # ns: true time + offset + jitter
     true_time: float  # s since the recording's start
-    image: np.ndarray
+    image: npt.NDArray[Any]  # RGB uint8 or thermal uint16
 
 
 class PanningScene:
@@ -99,11 +101,11 @@ class PanningScene:
         self._object_colour = rng.uniform(0.1, 0.9, 3).astype(np.float32)
         self._noise_seed = seed
         # The thermal camera sits beside the RGB one: a slightly different field of view.
-        self.thermal_map = cv2.getRotationMatrix2D((self.width / 2, self.height / 2), rng.uniform(-1, 1),
-                                                   rng.uniform(0.92, 0.98))
+        self.thermal_map = np.asarray(cv2.getRotationMatrix2D((self.width / 2, self.height / 2), rng.uniform(-1, 1),
+                                                              rng.uniform(0.92, 0.98)), dtype=np.float64)
         self.thermal_map[:, 2] += rng.uniform(-6, 6, 2)
 
-    def _view(self, t: float) -> np.ndarray:
+    def _view(self, t: float) -> npt.NDArray[np.float32]:
         """2x3 map from output pixels to scene pixels at time t."""
         if not 0 <= t <= _PATH_SECONDS:
             raise ValueError(f"the scene is defined for 0 <= t <= {_PATH_SECONDS} s, got {t}")
@@ -120,7 +122,7 @@ class PanningScene:
         swing = np.sin(2 * math.pi * self._object_freq * t + self._object_phase).mean(axis=1)
         return (self.width * (0.5 + 0.35 * swing[0]), self.height * (0.5 + 0.35 * swing[1]))
 
-    def render(self, t: float, camera: str) -> np.ndarray:
+    def render(self, t: float, camera: str) -> npt.NDArray[Any]:
         """The camera's image at true time t; noise differs per call (seeded by t and camera)."""
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         view = self._view(t)
@@ -128,61 +130,64 @@ class PanningScene:
         cx, cy = self._object_centre(t)
         radius = max(1, round(self._object_radius))
         if camera == "rgb":
-            image = cv2.warpAffine(self.rgb_scene, view, (self.width, self.height), flags=flags,
-                                   borderMode=cv2.BORDER_REFLECT_101)
+            image = np.asarray(cv2.warpAffine(self.rgb_scene, view, (self.width, self.height), flags=flags,
+                                              borderMode=cv2.BORDER_REFLECT_101), dtype=np.float32)
             cv2.circle(image, (round(cx), round(cy)), radius, self._object_colour.tolist(), -1, cv2.LINE_AA)
             image = image + noise_rng.normal(0, 0.01, image.shape).astype(np.float32)
             return np.clip(image * 255, 0, 255).astype(np.uint8)
-        heat = cv2.warpAffine(self.heat_scene, view, (self.width, self.height), flags=flags,
-                              borderMode=cv2.BORDER_REFLECT_101)
-        cv2.circle(heat, (round(cx), round(cy)), radius, 27000.0, -1, cv2.LINE_AA)
-        heat = cv2.warpAffine(heat, self.thermal_map, (self.width, self.height), borderMode=cv2.BORDER_REPLICATE)
-        heat = cv2.GaussianBlur(heat, (5, 5), 0.8) + noise_rng.normal(0, 25, heat.shape).astype(np.float32)
+        drawn = cv2.warpAffine(self.heat_scene, view, (self.width, self.height), flags=flags,
+                               borderMode=cv2.BORDER_REFLECT_101)
+        cv2.circle(drawn, (round(cx), round(cy)), radius, 27000.0, -1, cv2.LINE_AA)
+        drawn = cv2.warpAffine(drawn, self.thermal_map, (self.width, self.height), borderMode=cv2.BORDER_REPLICATE)
+        heat = np.asarray(cv2.GaussianBlur(drawn, (5, 5), 0.8), dtype=np.float32)
+        heat = heat + noise_rng.normal(0, 25, heat.shape).astype(np.float32)
         return np.clip(heat, 0, 65535).astype(np.uint16)
 
 
 class InterpolatedVideo:
     """A real frame sequence played at `fps`; frames between two are linearly blended."""
 
-    def __init__(self, frames: Sequence[np.ndarray], fps: float = 30.0) -> None:
+    def __init__(self, frames: Sequence[npt.NDArray[np.uint8]], fps: float = 30.0) -> None:
         if len(frames) < 2:
             raise ValueError("a video needs at least two frames")
         self.frames, self.fps = frames, fps
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, fps: float = 30.0, limit: int | None = None,
+    def from_folder(cls, folder: str | os.PathLike[str], fps: float = 30.0, limit: int | None = None,
                     size: tuple[int, int] | None = None) -> InterpolatedVideo:
         paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
         paths = paths[:limit] if limit else paths
-        frames = []
+        frames: list[npt.NDArray[np.uint8]] = []
         for path in paths:
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
                 raise OSError(f"cannot read {path}")
             if size is not None:
                 image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            frames.append(np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), dtype=np.uint8))
         return cls(frames, fps)
 
     @property
     def duration(self) -> float:
         return (len(self.frames) - 1) / self.fps
 
-    def render(self, t: float, camera: str) -> np.ndarray:
+    def render(self, t: float, camera: str) -> npt.NDArray[Any]:
         position = min(max(t * self.fps, 0.0), len(self.frames) - 1.0)
         index = min(int(position), len(self.frames) - 2)
         weight = position - index
-        blended = cv2.addWeighted(self.frames[index], 1 - weight, self.frames[index + 1], weight, 0.0,
-                                  dtype=cv2.CV_32F)
+        blended = np.asarray(cv2.addWeighted(self.frames[index], 1 - weight, self.frames[index + 1], weight, 0.0,
+                                             dtype=cv2.CV_32F), dtype=np.float32)
         if camera == "rgb":
-            return np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+            rgb: npt.NDArray[np.uint8] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+            return rgb
         # A stand-in "thermal" camera: inverted luminance, lower resolution, 16-bit counts.
         grey = cv2.cvtColor(blended, cv2.COLOR_RGB2GRAY)
-        small = cv2.resize(grey, (max(2, grey.shape[1] // 2), max(2, grey.shape[0] // 2)), interpolation=cv2.INTER_AREA)
+        small = np.asarray(cv2.resize(grey, (max(2, grey.shape[1] // 2), max(2, grey.shape[0] // 2)),
+                                      interpolation=cv2.INTER_AREA), dtype=np.float32)
         return (20000 + 20 * (255 - small)).astype(np.uint16)
 
 
-def sample_recording(render: Callable[[float, str], np.ndarray], duration: float, rgb: CameraTiming,
+def sample_recording(render: Callable[[float, str], npt.NDArray[Any]], duration: float, rgb: CameraTiming,
                      thermal: CameraTiming, seed: int = 0) -> list[RecordedFrame]:
     """Both cameras' frames over [0, duration) s of true time, in stamp order."""
     rng = np.random.default_rng(seed)
@@ -198,7 +203,7 @@ def sample_recording(render: Callable[[float, str], np.ndarray], duration: float
     return frames
 
 
-def write_bag(frames: Sequence[RecordedFrame], out: str | os.PathLike, rgb_topic: str = "/rgb/image",
+def write_bag(frames: Sequence[RecordedFrame], out: str | os.PathLike[str], rgb_topic: str = "/rgb/image",
               thermal_topic: str = "/thermal/image", storage: str = "mcap", delay: float = 0.002,
               overwrite: bool = False) -> Path:
     """The frames as a rosbag2 (sensor_msgs/Image), receive time = stamp + delay."""
