@@ -32,7 +32,7 @@ from rgbt_tracking_ros.train.optim import make_optimizer, set_learning_rates
 from rgbt_tracking_ros.train.pairs import Jitter, choose_frames, draw_pair, sample_pair, stack_pairs, to_model_inputs
 from rgbt_tracking_ros.train.recipe import Recipe
 from rgbt_tracking_ros.train.sources import FrameSource, sources_from_spec
-from rgbt_tracking_ros.train.state import initialise, model_config
+from rgbt_tracking_ros.train.state import initialise
 from rgbt_tracking_ros.train.step import Precision, train_step
 from rgbt_tracking_ros.train.trainer import weights_digest
 
@@ -401,10 +401,3 @@ def test_a_384_model_trains_on_384_crops(tmp_path):
     parts = train_step(model.train(), optimizer, inputs, [p for p in model.parameters() if p.requires_grad], 1.0,
                        Precision("off", "cpu"))
     assert np.isfinite(parts["loss"])
-
-
-def test_model_config_is_the_registry_models_config() -> None:
-    model = build_model("dmtrack_tiny")
-    assert model_config(model) is model.config and model_config(model)["name"] == "dmtrack_tiny"
-    with pytest.raises(ValueError, match="Linear has no config dict"):
-        model_config(torch.nn.Linear(2, 2))

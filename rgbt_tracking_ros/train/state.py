@@ -25,6 +25,7 @@ from ..models.checkpoints import (
     read_checkpoint,
     save_checkpoint,
 )
+from ..models.protocol import model_config
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +41,6 @@ class TrainingState:
     metadata: dict[str, Any]
     optimizer: dict[str, Any]
     scaler: dict[str, Any]
-
-
-def model_config(model: nn.Module) -> dict[str, Any]:
-    """The config a registry-built model carries (`TrackingModel.config`), stored in its checkpoints."""
-    config = getattr(model, "config", None)
-    if not isinstance(config, dict):
-        raise ValueError(f"{type(model).__name__} has no config dict: build it with models.registry")
-    return config
 
 
 def _cpu(state: dict[str, Tensor]) -> dict[str, Tensor]:

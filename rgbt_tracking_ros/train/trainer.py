@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..models.checkpoints import load_state_dict_checked, save_checkpoint
-from ..models.protocol import model_geometry
+from ..models.protocol import model_config, model_geometry
 from ..models.registry import build_from_config, load_model_config
 from . import distributed
 from .dataset import PairDataset
@@ -35,7 +35,6 @@ from .sources import sources_from_spec
 from .state import (
     TrainingState,
     initialise,
-    model_config,
     read_training_checkpoint,
     save_trainable_only,
     save_training_checkpoint,
