@@ -20,7 +20,7 @@ from rgbt_tracking_ros.eval.attributes import (
     toolkit_attribute_folder,
 )
 from rgbt_tracking_ros.eval.metrics import score_results
-from rgbt_tracking_ros.eval.plots import attribute_figures, figures, metrics_for
+from rgbt_tracking_ros.eval.plots import attribute_figures, curve_figure, figures, metrics_for
 
 matplotlib.use("Agg")
 
@@ -249,3 +249,13 @@ def test_attribute_table_matches_the_toolkit(tmp_path: Path, capsys, dataset: st
         _compare(rows[tracker], {key: fn(tracker)[0] for key, fn in metrics.items()})
     assert compared == len(trackers) * len([a for a in toolkit.get_attr_list() if getattr(toolkit, a)])
     assert compared >= (2 * 16 if dataset == "lasher" else 12)
+
+
+def test_plots_refuse_what_they_cannot_draw() -> None:
+    boxes = np.array([[20.0, 20, 20, 20]] * 4)
+    rgbt234 = score_results({"a": boxes}, {"a": (boxes, boxes)}, "rgbt234")  # scored without NPR
+    npr = next(m for m in metrics_for("lasher") if m.key == "norm_precision")
+    with pytest.raises(ValueError, match="without NPR"):
+        curve_figure({"a": rgbt234}, npr, "NPR")
+    with pytest.raises(ValueError, match="no trackers"):
+        curve_figure({}, metrics_for("rgbt234")[0], "PR")

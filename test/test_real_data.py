@@ -202,6 +202,15 @@ def data_dir(tmp_path_factory) -> Path:
 ALL_ON = real.Options(distractors=1.0, occlusion=1.0, out_of_view=1.0, camera_motion=1.0, low_light=0.0)
 
 
+def test_an_unreadable_stamp_is_named(tmp_path):
+    folder = tmp_path / "packages/tuxpaint-stamps-default" / real.STAMPS / "animals/pigs"
+    folder.mkdir(parents=True)
+    (folder / "broken.png").write_bytes(b"not a png")
+    _done(tmp_path / "packages/tuxpaint-stamps-default")
+    with pytest.raises(FileNotFoundError, match="broken.png"):
+        real.stamps(tmp_path)
+
+
 def test_clip_art_is_not_a_target(data_dir):
     names = {stamp.name for stamp in real.stamps(data_dir)}
     assert "flatpig" not in names and len(names) == 12

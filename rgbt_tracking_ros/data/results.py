@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 _SEPARATORS = re.compile(r"[,\s]+")
 
 
-def read_rows(path: str | os.PathLike) -> np.ndarray:
+def read_rows(path: str | os.PathLike[str]) -> npt.NDArray[np.float64]:
     """All rows of a box file as float64 (N, 4) or (N, 8); blank lines are skipped, `nan` is kept.
 
     A row with another number of values is an error, as in the toolkits (which refuse the file)
@@ -40,19 +41,19 @@ def read_rows(path: str | os.PathLike) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-def corners_to_xywh(rows: np.ndarray, inclusive: bool) -> np.ndarray:
+def corners_to_xywh(rows: npt.NDArray[np.float64], inclusive: bool) -> npt.NDArray[np.float64]:
     """(x1 y1 x2 y1 x2 y2 x1 y2) -> (x, y, w, h); `inclusive` counts both edge pixels (w = x2 - x1 + 1)."""
     extra = 1.0 if inclusive else 0.0
     return np.stack([rows[:, 0], rows[:, 1], rows[:, 2] - rows[:, 0] + extra, rows[:, 5] - rows[:, 1] + extra], 1)
 
 
-def ltrb_to_xywh(rows: np.ndarray, inclusive: bool) -> np.ndarray:
+def ltrb_to_xywh(rows: npt.NDArray[np.float64], inclusive: bool) -> npt.NDArray[np.float64]:
     """(left, top, right, bottom) -> (x, y, w, h), e.g. GTOT's ground truth."""
     extra = 1.0 if inclusive else 0.0
     return np.stack([rows[:, 0], rows[:, 1], rows[:, 2] - rows[:, 0] + extra, rows[:, 3] - rows[:, 1] + extra], 1)
 
 
-def read_boxes(path: str | os.PathLike, inclusive_corners: bool = False) -> np.ndarray:
+def read_boxes(path: str | os.PathLike[str], inclusive_corners: bool = False) -> npt.NDArray[np.float64]:
     """(N, 4) x y w h boxes from a result or ground-truth file, converting corner rows.
 
     Corners are rounded to whole pixels before the conversion, as the toolkits read them (the
@@ -62,19 +63,19 @@ def read_boxes(path: str | os.PathLike, inclusive_corners: bool = False) -> np.n
     return corners_to_xywh(np.round(rows), inclusive_corners) if rows.shape[1] == 8 else rows
 
 
-def write_boxes(path: str | os.PathLike, boxes: Iterable[Iterable[float]]) -> None:
+def write_boxes(path: str | os.PathLike[str], boxes: Iterable[Iterable[float]]) -> None:
     """One comma-separated `x,y,w,h` line per box (what every toolkit reads); creates the folder."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     lines = [",".join(f"{value:.2f}" for value in box) for box in np.asarray(list(boxes), dtype=np.float64)]
     Path(path).write_text("".join(line + "\n" for line in lines))
 
 
-def result_path(folder: str | os.PathLike, sequence: str, prefix: str = "") -> Path:
+def result_path(folder: str | os.PathLike[str], sequence: str, prefix: str = "") -> Path:
     """Where the toolkits expect a tracker's result for one sequence."""
     return Path(folder) / f"{prefix}{sequence}.txt"
 
 
-def guess_prefix(folder: str | os.PathLike, sequences: Iterable[str]) -> str:
+def guess_prefix(folder: str | os.PathLike[str], sequences: Iterable[str]) -> str:
     """The file-name prefix of a results folder: '' or '<tracker>_' (e.g. `TFNet_afterrain.txt`)."""
     folder = Path(folder)
     sequences = list(sequences)
@@ -90,8 +91,8 @@ def guess_prefix(folder: str | os.PathLike, sequences: Iterable[str]) -> str:
 
 
 def read_results(
-    folder: str | os.PathLike, sequences: Iterable[str], prefix: str | None = None, inclusive_corners: bool = False
-) -> dict[str, np.ndarray]:
+    folder: str | os.PathLike[str], sequences: Iterable[str], prefix: str | None = None, inclusive_corners: bool = False
+) -> dict[str, npt.NDArray[np.float64]]:
     """{sequence: (N, 4) boxes} for a tracker's results folder; every sequence must have a file."""
     sequences = list(sequences)
     prefix = guess_prefix(folder, sequences) if prefix is None else prefix
@@ -112,7 +113,7 @@ def is_dataset_folder(name: str, dataset: str) -> bool:
     return dataset != "otb" and _squashed(name).startswith(_squashed(dataset))
 
 
-def has_results(folder: str | os.PathLike, sequences: Iterable[str], prefix: str | None = None) -> bool:
+def has_results(folder: str | os.PathLike[str], sequences: Iterable[str], prefix: str | None = None) -> bool:
     sequences = list(sequences)
     folder = Path(folder)
     if not folder.is_dir():

@@ -45,11 +45,16 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from .results import write_boxes
+
+# OpenCV's stubs type every image it returns as integer-or-float (cv2.typing.MatLike): the casts
+# below restore the dtype OpenCV keeps (its input's, or the one asked for).
 
 EVAL_SEED_START = 1000
 POLARITIES = ("hot", "cold", "crossover")
@@ -63,9 +68,9 @@ _OBJECT_WEIGHTS = {"shape": 0.4, "silhouette": 0.2, "cutout": 0.2, "face": 0.2}
 
 @dataclass
 class SyntheticSequence:
-    rgb: list[np.ndarray]  # (H, W, 3) uint8 frames, RGB order
-    thermal: list[np.ndarray]  # (H, W) uint16 frames, like a radiometric camera
-    boxes: np.ndarray  # (N, 4) ground truth x, y, w, h in RGB pixels
+    rgb: list[npt.NDArray[np.uint8]]  # (H, W, 3) uint8 frames, RGB order
+    thermal: list[npt.NDArray[np.uint16]]  # (H, W) uint16 frames, like a radiometric camera
+    boxes: npt.NDArray[np.float64]  # (N, 4) ground truth x, y, w, h in RGB pixels
     conditions: tuple[str, ...] = ()  # names from CONDITIONS active in the sequence
 
 
@@ -116,7 +121,7 @@ def _data_folder() -> Path:
 
 
 @functools.cache
-def load_image(name: str) -> np.ndarray:
+def load_image(name: str) -> npt.NDArray[np.uint8]:
     """A sample image as read-only RGB uint8, long side at most 768 px; read once per process."""
     from PIL import Image  # a scikit-image dependency; unlike libpng via OpenCV it reads page.png silently
 
@@ -135,28 +140,28 @@ def load_image(name: str) -> np.ndarray:
 
 
 @functools.cache
-def _faces() -> np.ndarray:
-    faces = np.load(_data_folder() / "lfw_subset.npy")[:100].astype(np.float32)
+def _faces() -> npt.NDArray[np.float32]:
+    faces: npt.NDArray[np.float32] = np.load(_data_folder() / "lfw_subset.npy")[:100].astype(np.float32)
     faces.flags.writeable = False
     return faces
 
 
-def _binary_outline(name: str) -> np.ndarray:
+def _binary_outline(name: str) -> npt.NDArray[np.uint8]:
     """Foreground pixels of an image that holds whole objects (uint8 0/255)."""
     image = load_image(name)
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     if name == "coins":  # bright coins on a background whose brightness varies: threshold locally
-        return cv2.adaptiveThreshold(
+        return cast(npt.NDArray[np.uint8], cv2.adaptiveThreshold(
             cv2.GaussianBlur(grey, (5, 5), 0), 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 71, -10
-        )
+        ))
     if name == "logo":  # two halves split by a line inside a white margin: their convex hull
         hull = cv2.convexHull(cv2.findNonZero(((image.min(axis=2) < 235) * 255).astype(np.uint8)))
-        return cv2.fillConvexPoly(np.zeros_like(grey), hull, 255)
+        return cast(npt.NDArray[np.uint8], cv2.fillConvexPoly(np.zeros_like(grey), hull, 255))
     return ((grey < 128) * 255).astype(np.uint8)  # a dark silhouette on white (horse)
 
 
 @functools.cache
-def _outlined_objects(name: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+def _outlined_objects(name: str) -> tuple[tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]], ...]:
     """(RGB uint8 patch, uint8 mask) of every sizeable object in an image, holes filled."""
     binary = _binary_outline(name)
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -165,7 +170,8 @@ def _outlined_objects(name: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
         if cv2.contourArea(contour) < 800:
             continue
         x, y, w, h = cv2.boundingRect(contour)
-        mask = cv2.drawContours(np.zeros((h, w), np.uint8), [contour - (x, y)], -1, 255, cv2.FILLED)
+        mask = cast(npt.NDArray[np.uint8], cv2.drawContours(np.zeros((h, w), np.uint8), [contour - (x, y)], -1, 255,
+                                                             cv2.FILLED))
         objects.append((load_image(name)[y : y + h, x : x + w], mask))
     return tuple(objects)
 
@@ -236,6 +242,7 @@ def _plan(seed: int, conditions: Collection[str] | None) -> _Plan:
     cutout = str(rng.choice(pool.cutouts))
     face = _face_name(int(rng.choice(pool.faces)))
     source = {"shape": texture, "silhouette": silhouette, "cutout": cutout, "face": face}[kind]
+    assert source is not None, "a kind with no image in the pool is never drawn"
     chosen = _draw_conditions(seed, conditions)
     return _Plan(
         chosen,
@@ -257,13 +264,13 @@ def sequence_sources(seed: int, conditions: Collection[str] | None = None) -> tu
 class _Sprite:
     """An object to paste: colour and coverage, and the thermal pattern it is rendered with."""
 
-    colour_mask: np.ndarray  # (h, w, 4) float32: RGB 0..1 and coverage 0..1
-    warmth: np.ndarray  # (h, w) float32: 1 in the core, lower towards the outline
-    texture: np.ndarray  # (h, w) float32: luminance minus its mean, a weak thermal texture
+    colour_mask: npt.NDArray[np.float32]  # (h, w, 4) float32: RGB 0..1 and coverage 0..1
+    warmth: npt.NDArray[np.float32]  # (h, w) float32: 1 in the core, lower towards the outline
+    texture: npt.NDArray[np.float32]  # (h, w) float32: luminance minus its mean, a weak thermal texture
 
     @property
     def aspect(self) -> float:
-        return self.colour_mask.shape[1] / self.colour_mask.shape[0]
+        return float(self.colour_mask.shape[1] / self.colour_mask.shape[0])
 
     def resized(self, longest: float) -> _Sprite:
         """Resampled once to about the largest size it is drawn at, so per-frame warps stay sharp."""
@@ -271,11 +278,14 @@ class _Sprite:
         scale = longest / max(height, width)
         size = (max(2, round(width * scale)), max(2, round(height * scale)))
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-        return _Sprite(*(np.ascontiguousarray(cv2.resize(a, size, interpolation=interpolation))
+        return _Sprite(*(cast(npt.NDArray[np.float32],
+                              np.ascontiguousarray(cv2.resize(a, size, interpolation=interpolation)))
                          for a in (self.colour_mask, self.warmth, self.texture)))
 
 
-def _texture_patch(rng: np.random.Generator, name: str, height: int, width: int) -> np.ndarray:
+def _texture_patch(
+    rng: np.random.Generator, name: str, height: int, width: int
+) -> npt.NDArray[np.floating[Any]]:
     """A random crop of a photograph resized to (height, width), float32 RGB 0..1."""
     image = load_image(name)
     side = rng.uniform(0.2, 0.5) * min(image.shape[:2])
@@ -287,17 +297,18 @@ def _texture_patch(rng: np.random.Generator, name: str, height: int, width: int)
     return patch.astype(np.float32) / 255
 
 
-def _outline_mask(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def _outline_mask(rng: np.random.Generator, height: int, width: int) -> npt.NDArray[np.float32]:
     """An antialiased lumpy superellipse: from an ellipse to a rounded box, float32 0..1."""
     y, x = np.mgrid[-1 : 1 : complex(height), -1 : 1 : complex(width)].astype(np.float32)
     power = rng.uniform(2.0, 5.0)
     angle = np.arctan2(y, x)
     radius = 0.92 + sum(rng.uniform(0, 0.05) * np.cos(k * angle + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5))
     norm = (np.abs(x) ** power + np.abs(y) ** power) ** (1 / power)
-    return np.clip((radius - norm) * min(height, width) / 2 + 0.5, 0, 1).astype(np.float32)
+    mask: npt.NDArray[np.float32] = np.clip((radius - norm) * min(height, width) / 2 + 0.5, 0, 1).astype(np.float32)
+    return mask
 
 
-def _sprite(colour: np.ndarray, mask: np.ndarray) -> _Sprite:
+def _sprite(colour: npt.NDArray[np.floating[Any]], mask: npt.NDArray[np.floating[Any]]) -> _Sprite:
     """Crop to the mask and derive the thermal pattern: warmest in the core, as bodies and engines are."""
     rows, cols = np.nonzero(mask > 0.02)
     colour = colour[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
@@ -311,19 +322,24 @@ def _sprite(colour: np.ndarray, mask: np.ndarray) -> _Sprite:
 
 def _make_object(plan: _Plan, rng: np.random.Generator) -> _Sprite:
     """The target as drawn for its seed: a patch of a real image with a mask."""
+    colour: npt.NDArray[np.floating[Any]]
+    mask: npt.NDArray[np.floating[Any]]
     if plan.object_kind == "shape":
+        assert plan.texture is not None, "_plan gives shapes a texture"
         height, width = 120, int(120 * math.exp(rng.uniform(-0.5, 0.5)))
         colour, mask = _texture_patch(rng, plan.texture, height, width), _outline_mask(rng, height, width)
     elif plan.object_kind == "face":
         face = cv2.resize(_faces()[_face_index(plan.object_source)], (100, 100), interpolation=cv2.INTER_CUBIC)
         tint = rng.uniform((0.9, 0.7, 0.55), (1.0, 0.85, 0.75)).astype(np.float32)
         colour = np.clip(face, 0, 1)[..., None] * tint
-        mask = cv2.ellipse(np.zeros((100, 100), np.float32), (50, 50), (42, 50), 0, 0, 360, 1.0, cv2.FILLED)
+        mask = cast(npt.NDArray[np.float32], cv2.ellipse(np.zeros((100, 100), np.float32), (50, 50), (42, 50), 0, 0,
+                                                           360, 1.0, cv2.FILLED))
     else:
         objects = _outlined_objects(plan.object_source)
-        patch, mask = objects[int(rng.integers(len(objects)))]
-        mask = mask.astype(np.float32) / 255
+        patch, outline = objects[int(rng.integers(len(objects)))]
+        mask = outline.astype(np.float32) / 255
         if plan.object_kind == "silhouette":
+            assert plan.texture is not None, "_plan gives silhouettes a texture"
             colour = _texture_patch(rng, plan.texture, *mask.shape)
         else:
             colour = patch.astype(np.float32) / 255
@@ -335,7 +351,9 @@ def _make_object(plan: _Plan, rng: np.random.Generator) -> _Sprite:
     return _sprite(colour, mask)
 
 
-def _stretched(rng: np.random.Generator, colour: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _stretched(
+    rng: np.random.Generator, colour: npt.NDArray[np.floating[Any]], mask: npt.NDArray[np.floating[Any]]
+) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]:
     """Most real targets are far from square (people, masts, cars, aircraft): widen or narrow
     the object by up to 2.5x so box shapes cover that range."""
     if rng.random() < 0.3:
@@ -343,7 +361,9 @@ def _stretched(rng: np.random.Generator, colour: np.ndarray, mask: np.ndarray) -
     factor = math.exp(rng.uniform(-0.9, 0.9))
     height, width = mask.shape
     size = (max(2, round(width * factor)), height)
-    return cv2.resize(colour, size, interpolation=cv2.INTER_AREA), cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+    resized = [cast(npt.NDArray[np.floating[Any]], cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+               for image in (colour, mask)]
+    return resized[0], resized[1]
 
 
 def _pixel_scale(height: int, width: int) -> float:
@@ -354,7 +374,7 @@ def _pixel_scale(height: int, width: int) -> float:
 def _sizes(
     rng: np.random.Generator, frames: int, aspect: float, target_size: tuple[int, int] | None, scale_change: bool,
     unit: float,
-) -> np.ndarray:
+) -> npt.NDArray[np.float64]:
     """(N, 2) drawn width and height per frame: a steady growth or shrink by 1.4-1.8x with
     scale_change (kept within 20-70 px at 320x240 when the size is drawn), else a slight breathing."""
     smallest, largest = 20 * unit, 70 * unit
@@ -367,16 +387,20 @@ def _sizes(
     phase = 2 * np.pi * np.arange(frames) / rng.uniform(20, 40) + rng.uniform(0, 2 * np.pi)
     breathing = 0.03 * (np.sin(phase) - np.sin(phase[0]))
     if not scale_change:
-        return base * (1 + breathing)[:, None]
+        breathing_sizes: npt.NDArray[np.float64] = base * (1 + breathing)[:, None]
+        return breathing_sizes
     size = max(base)
     can_grow, can_shrink = size * 1.4 <= largest, size / 1.4 >= smallest
     grow = can_grow and (not can_shrink or rng.random() < 0.5)
     ratio = min(ratio, largest / size) if grow else 1 / min(ratio, size / smallest)
     progress = np.arange(frames) / max(frames - 1, 1)
-    return base * (ratio**progress)[:, None]
+    sizes: npt.NDArray[np.float64] = base * (ratio**progress)[:, None]
+    return sizes
 
 
-def _trajectory(rng: np.random.Generator, sizes: np.ndarray, height: int, width: int) -> np.ndarray:
+def _trajectory(
+    rng: np.random.Generator, sizes: npt.NDArray[np.float64], height: int, width: int
+) -> npt.NDArray[np.float64]:
     """(N, 4) drawn rectangles: a smooth random walk of the centre that bounces off the border."""
     limit = np.array([width, height], np.float64)
     low, high = sizes[0] / 2 + 2, np.maximum(sizes[0] / 2 + 2, limit - sizes[0] / 2 - 2)
@@ -399,8 +423,8 @@ def _trajectory(rng: np.random.Generator, sizes: np.ndarray, height: int, width:
 class _Scene:
     """The background photograph and its thermal image, at the scale the camera sees them."""
 
-    rgb: np.ndarray  # (h, w, 3) float32 0..1
-    heat: np.ndarray  # (h, w) float32 counts
+    rgb: npt.NDArray[np.floating[Any]]  # (h, w, 3) float32 0..1
+    heat: npt.NDArray[np.float32]  # (h, w) float32 counts
     mean_heat: float
     heat_spread: float  # standard deviation of the background's counts
 
@@ -411,19 +435,22 @@ def _make_scene(plan: _Plan, rng: np.random.Generator, zoom: float) -> _Scene:
     return scene_from_images(load_image(plan.background), load_image(plan.heat_image), rng, zoom)
 
 
-def scene_from_images(image: np.ndarray, heat_image: np.ndarray, rng: np.random.Generator, zoom: float) -> _Scene:
+def scene_from_images(
+    image: npt.NDArray[np.uint8], heat_image: npt.NDArray[np.uint8], rng: np.random.Generator, zoom: float
+) -> _Scene:
     """The scene of an RGB uint8 photograph at `zoom`, its thermal image shaped also by another
     photograph's smoothed luminance (see _make_scene)."""
     size = (max(2, round(image.shape[1] * zoom)), max(2, round(image.shape[0] * zoom)))
-    rgb = cv2.resize(image, size, interpolation=cv2.INTER_AREA if zoom < 1 else cv2.INTER_CUBIC)
-    rgb = rgb.astype(np.float32) / 255
+    interpolation = cv2.INTER_AREA if zoom < 1 else cv2.INTER_CUBIC
+    rgb = cv2.resize(image, size, interpolation=interpolation).astype(np.float32) / 255
     channel = cv2.GaussianBlur(rgb[..., int(rng.integers(3))], (0, 0), 1.5)
-    other = cv2.cvtColor(heat_image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
-    other = cv2.GaussianBlur(cv2.resize(other, size, interpolation=cv2.INTER_AREA), (0, 0), 8)
+    grey = cv2.cvtColor(heat_image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+    other = cv2.GaussianBlur(cv2.resize(grey, size, interpolation=cv2.INTER_AREA), (0, 0), 8)
     edges = cv2.GaussianBlur(np.hypot(cv2.Sobel(channel, -1, 1, 0), cv2.Sobel(channel, -1, 0, 1)), (0, 0), 2)
     ramp = np.linspace(-0.5, 0.5, size[1], dtype=np.float32)[:, None]
     weights = rng.uniform((0.5, 0.3, 0.1, -0.4), (1.0, 0.8, 0.4, 0.4)) * (rng.choice((-1, 1)), 1, 1, 1)
-    heat = sum(w * (part - part.mean()) for w, part in zip(weights, (channel, other, edges, ramp)))
+    parts: tuple[npt.NDArray[Any], ...] = (channel, other, edges, ramp)
+    heat = cast(npt.NDArray[np.floating[Any]], sum(w * (part - part.mean()) for w, part in zip(weights, parts)))
     heat = heat / max(float(np.std(heat)), 1e-6)
     mean, spread = rng.uniform(22000, 27000), rng.uniform(250, 600)
     return _Scene(rgb, (mean + spread * heat).astype(np.float32), mean, spread)
@@ -431,7 +458,7 @@ def scene_from_images(image: np.ndarray, heat_image: np.ndarray, rng: np.random.
 
 def _camera_path(
     rng: np.random.Generator, frames: int, scene_shape: tuple[int, int], height: int, width: int, moving: bool
-) -> list[np.ndarray]:
+) -> list[npt.NDArray[np.float32]]:
     """Per frame, the affine map from output pixels to scene pixels: a window panning and zooming
     smoothly over the scene with camera motion, else fixed."""
     scene = np.array(scene_shape[::-1], np.float64)
@@ -454,29 +481,45 @@ def _camera_path(
     return matrices
 
 
+def _camera_view(
+    scene: _Scene, view: npt.NDArray[np.float32], height: int, width: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """The scene's RGB (0..1) and heat (counts) in the camera window of one `_camera_path` map, float32."""
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    rgb, heat = (cast(npt.NDArray[np.float32], cv2.warpAffine(image, view, (width, height), flags=flags,
+                                                                borderMode=cv2.BORDER_REFLECT_101))
+                 for image in (scene.rgb, scene.heat))
+    return rgb, heat
+
+
 def _scene_zoom(plan: _Plan, rng: np.random.Generator, height: int, width: int) -> float:
     """Scale of the background so the camera window covers 45-80% of it, leaving room to pan."""
     image_h, image_w = load_image(plan.background).shape[:2]
     cover = rng.uniform(0.45, 0.8)
-    return max(width / (cover * image_w), height / (cover * image_h))
+    return float(max(width / (cover * image_w), height / (cover * image_h)))
 
 
-def _temperature_contrast(rng: np.random.Generator, frames: int, conditions: tuple[str, ...]) -> np.ndarray:
+def _temperature_contrast(
+    rng: np.random.Generator, frames: int, conditions: tuple[str, ...]
+) -> npt.NDArray[np.float64]:
     """Target minus surroundings in counts per frame: hot and cold wander by +-25%, crossover
     goes linearly from one sign to the other, through zero mid-sequence."""
     magnitude = rng.uniform(1500, 4000)
     progress = np.arange(frames) / max(frames - 1, 1)
-    wander = 1 + 0.25 * np.sin(2 * np.pi * progress * rng.uniform(0.5, 1.5) + rng.uniform(0, 2 * np.pi))
+    wander: npt.NDArray[np.float64] = 1 + 0.25 * np.sin(
+        2 * np.pi * progress * rng.uniform(0.5, 1.5) + rng.uniform(0, 2 * np.pi)
+    )
     direction = rng.choice((-1.0, 1.0))
     if "crossover" in conditions:
-        return direction * magnitude * (1 - 2 * progress)
+        crossing: npt.NDArray[np.float64] = direction * magnitude * (1 - 2 * progress)
+        return crossing
     return (-1.0 if "cold" in conditions else 1.0) * magnitude * wander
 
 
 def _paste(
-    rgb: np.ndarray, heat: np.ndarray, sprite: _Sprite, rect: np.ndarray, base_heat: float, contrast: float,
-    texture_amplitude: float,
-) -> np.ndarray | None:
+    rgb: npt.NDArray[np.float32], heat: npt.NDArray[np.float32], sprite: _Sprite, rect: npt.NDArray[np.float64],
+    base_heat: float, contrast: float, texture_amplitude: float,
+) -> npt.NDArray[np.float64] | None:
     """Draw a sprite into a rectangle of both images in place; returns the tight x, y, w, h of its
     coverage >= 0.5 (None when nothing of it lands in the frame)."""
     x, y, w, h = rect
@@ -503,7 +546,7 @@ def _paste(
     return np.array([x0 + cols[0], y0 + rows[0], cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1], np.float64)
 
 
-def _surroundings(heat: np.ndarray, rect: np.ndarray) -> float:
+def _surroundings(heat: npt.NDArray[np.float32], rect: npt.NDArray[np.float64]) -> float:
     """Mean counts in the rectangle grown by half its size: the local background temperature."""
     x, y, w, h = rect
     x0, y0 = max(0, int(x - w / 2)), max(0, int(y - h / 2))
@@ -514,18 +557,19 @@ def _surroundings(heat: np.ndarray, rect: np.ndarray) -> float:
 @dataclass
 class _Occluder:
     sprite: _Sprite
-    rects: np.ndarray  # (N, 4) drawn rectangles
+    rects: npt.NDArray[np.float64]  # (N, 4) drawn rectangles
     heat: float  # its own temperature in counts
 
 
 def _make_occluder(
-    plan: _Plan, rng: np.random.Generator, rects: np.ndarray, scene: _Scene
+    plan: _Plan, rng: np.random.Generator, rects: npt.NDArray[np.float64], scene: _Scene
 ) -> _Occluder:
     """A board or blob cut from another photograph, crossing the target's position at a random
     moment at constant velocity, covering it for roughly a quarter of the sequence."""
     frames = len(rects)
     size = rects[0, 2:] * rng.uniform(1.1, 1.6, 2)
     height, width = 120, max(2, int(120 * size[0] / size[1]))
+    assert plan.occluder is not None, "_plan names an occluder with occlusion"
     sprite = _sprite(_texture_patch(rng, plan.occluder, height, width), _outline_mask(rng, height, width))
     sprite = sprite.resized(max(size) * 1.2)
     crossing = int(rng.integers(int(0.3 * frames), max(int(0.3 * frames) + 1, int(0.7 * frames))))
@@ -542,7 +586,7 @@ class _RgbCamera:
     gain: float
     noise: float  # standard deviation, 0..1 units
     fog: float  # fraction of airlight mixed in at the top of the frame
-    airlight: np.ndarray  # (3,) fog colour
+    airlight: npt.NDArray[np.float32]  # (3,) fog colour
 
     @classmethod
     def draw(cls, rng: np.random.Generator, conditions: tuple[str, ...]) -> _RgbCamera:
@@ -556,28 +600,29 @@ class _RgbCamera:
             airlight.astype(np.float32),
         )
 
-    def capture(self, image: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    def capture(self, image: npt.NDArray[np.floating[Any]], noise: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
         """Fog (thicker towards the top, i.e. further away), exposure and sensor noise, to 8 bits;
         `noise` is standard normal."""
         if self.fog:
             density = self.fog * np.linspace(1.0, 0.8, image.shape[0], dtype=np.float32)[:, None, None]
             image = image * (1 - density) + self.airlight * density
-        return cv2.addWeighted(image, 255 * self.gain, noise, 255 * self.noise, 0.0, dtype=cv2.CV_8U)
+        return cast(npt.NDArray[np.uint8], cv2.addWeighted(image, 255 * self.gain, noise, 255 * self.noise, 0.0,
+                                                          dtype=cv2.CV_8U))
 
 
 @dataclass
 class _ThermalCamera:
-    fixed_pattern: np.ndarray  # (H, W) counts: column and pixel offsets and vignetting
+    fixed_pattern: npt.NDArray[np.float32]  # (H, W) counts: column and pixel offsets and vignetting
     noise: float  # temporal noise, counts
-    drift: np.ndarray  # (N,) slow global offset, counts
-    alignment: np.ndarray | None  # 2x3 map from RGB pixels to thermal pixels
+    drift: npt.NDArray[np.float64]  # (N,) slow global offset, counts
+    alignment: npt.NDArray[np.float32] | None  # 2x3 map from RGB pixels to thermal pixels
     fog_contrast: float  # thermal contrast kept through fog
     mean_heat: float
 
     @classmethod
     def draw(
         cls, rng: np.random.Generator, frames: int, height: int, width: int, conditions: tuple[str, ...],
-        mean_heat: float, alignment: np.ndarray,
+        mean_heat: float, alignment: npt.NDArray[np.float32],
     ) -> _ThermalCamera:
         columns = rng.normal(0, 12, (1, width))
         pixels = rng.normal(0, 6, (height, width))
@@ -593,15 +638,18 @@ class _ThermalCamera:
             mean_heat,
         )
 
-    def capture(self, heat: np.ndarray, index: int, noise: np.ndarray) -> np.ndarray:
+    def capture(
+        self, heat: npt.NDArray[np.float32], index: int, noise: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.uint16]:
         """Optics blur, the offset between the cameras, fog, sensor noise (`noise` is standard
         normal), 16-bit counts."""
-        heat = cv2.GaussianBlur(heat, (5, 5), 0.8)
+        blurred = cv2.GaussianBlur(heat, (5, 5), 0.8)
         if self.alignment is not None:
-            heat = cv2.warpAffine(heat, self.alignment, heat.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+            blurred = cv2.warpAffine(blurred, self.alignment, blurred.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
         offset = self.mean_heat * (1 - self.fog_contrast) + self.drift[index]
-        heat = cv2.addWeighted(heat, self.fog_contrast, noise, self.noise, offset) + self.fixed_pattern
-        return (np.clip(heat, 0, 65535) + 0.5).astype(np.uint16)
+        counts = cv2.addWeighted(blurred, self.fog_contrast, noise, self.noise, offset) + self.fixed_pattern
+        frame: npt.NDArray[np.uint16] = (np.clip(counts, 0, 65535) + 0.5).astype(np.uint16)
+        return frame
 
 
 class _NoiseBank:
@@ -612,16 +660,17 @@ class _NoiseBank:
         self.field = rng.standard_normal((shape[0] + margin, shape[1] + margin, *shape[2:]), dtype=np.float32)
         self.shape, self.margin = shape, margin
 
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
+    def sample(self, rng: np.random.Generator) -> npt.NDArray[np.float32]:
         dy, dx = rng.integers(0, self.margin, 2)
         return self.field[dy : dy + self.shape[0], dx : dx + self.shape[1]]
 
 
-def _misalignment(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def _misalignment(rng: np.random.Generator, height: int, width: int) -> npt.NDArray[np.float32]:
     """RGB-to-thermal pixel map of two cameras side by side: a 3-7 px shift (at 320x240), +-3%
     scale, +-1 degree."""
     shift = rng.uniform(3, 7) * _pixel_scale(height, width) * np.array([math.cos(a := rng.uniform(0, 2 * np.pi)), math.sin(a)])
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(-1, 1), rng.uniform(0.97, 1.03))
+    rotation = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(-1, 1), rng.uniform(0.97, 1.03))
+    matrix = cast(npt.NDArray[np.float64], rotation)
     matrix[:, 2] += shift
     return matrix.astype(np.float32)
 
@@ -659,11 +708,9 @@ def make_sequence(
     )
     noise_rng = _stream(seed, "noise")
     rgb_noise, thermal_noise = _NoiseBank(noise_rng, (height, width, 3)), _NoiseBank(noise_rng, (height, width))
-    warp_flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     rgb_frames, thermal_frames, boxes = [], [], []
     for index, (view, rect) in enumerate(zip(views, rects)):
-        rgb = cv2.warpAffine(scene.rgb, view, (width, height), flags=warp_flags, borderMode=cv2.BORDER_REFLECT_101)
-        heat = cv2.warpAffine(scene.heat, view, (width, height), flags=warp_flags, borderMode=cv2.BORDER_REFLECT_101)
+        rgb, heat = _camera_view(scene, view, height, width)
         box = _paste(rgb, heat, target, rect, _surroundings(heat, rect), contrast[index], texture_amplitude)
         boxes.append(rect if box is None else box)
         if occluder is not None:
@@ -673,7 +720,7 @@ def make_sequence(
     return SyntheticSequence(rgb_frames, thermal_frames, np.array(boxes, np.float64).reshape(-1, 4), active)
 
 
-def _write_jpg(path: Path, image: np.ndarray) -> None:
+def _write_jpg(path: Path, image: cv2.typing.MatLike) -> None:
     if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95]):
         raise OSError(f"cannot write {path}")
 
@@ -688,7 +735,7 @@ def seed_range(text: str) -> range:
     return range(start, stop + 1)
 
 
-def write_sequence(sequence: SyntheticSequence, folder: str | os.PathLike) -> Path:
+def write_sequence(sequence: SyntheticSequence, folder: str | os.PathLike[str]) -> Path:
     """Write a sequence in the LasHeR layout: `visible/` and `infrared/` with 000001.jpg..., the
     thermal stretched to 8-bit grey over the sequence's 0.5-99.5 percentiles and saved with three
     channels as LasHeR's are; `visible.txt`, `infrared.txt` and `init.txt` all hold the RGB-pixel

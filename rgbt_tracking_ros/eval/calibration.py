@@ -25,14 +25,17 @@ def crop_peaks(tracker: RGBTTracker, sequence: Sequence, step: int) -> tuple[lis
     the tracker initialised on the first frame's ground truth."""
     truth = sequence.truth["visible"]
     tracker.initialize(sequence.rgb(0), sequence.thermal(0), truth[0])
-    on, off = [], []
+    on: list[float] = []
+    off: list[float] = []
+    search_factor = tracker.config.search_factor
+    assert search_factor is not None, "RGBTTracker sets the search factor from the model's geometry"
     for index in range(step, len(sequence), step):
         box = np.asarray(truth[index], dtype=np.float64)
         if not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
             continue  # target absent
         rgb, thermal = sequence.rgb(index), sequence.thermal(index)
         on.append(tracker.peak_at(rgb, thermal, box))
-        shift = tracker.config.search_factor * float(np.sqrt(box[2] * box[3])) + box[2]
+        shift = search_factor * float(np.sqrt(box[2] * box[3])) + box[2]
         for dx in (shift, -shift):
             if 0 <= box[0] + dx and box[0] + dx + box[2] <= rgb.shape[1]:
                 off.append(tracker.peak_at(rgb, thermal, box + np.array([dx, 0.0, 0.0, 0.0])))

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 NORMALISED_THRESHOLDS = np.linspace(0, 0.5, 51)
 OVERLAP_THRESHOLDS = np.linspace(0, 1, 21)
@@ -37,7 +39,7 @@ class Protocol:
     inclusive_corners: bool = False  # 8-value corner results: w = x2 - x1 + 1 (LasHeR) or x2 - x1
 
     @property
-    def precision_thresholds(self) -> np.ndarray:
+    def precision_thresholds(self) -> npt.NDArray[np.float64]:
         return np.linspace(0, self.precision_max, 51)
 
 
@@ -63,9 +65,9 @@ class FrameMeasures:
     its toolkit) passes every precision threshold and fails every overlap threshold.
     """
 
-    errors: np.ndarray
-    normalised_errors: np.ndarray
-    overlaps: np.ndarray
+    errors: npt.NDArray[np.floating[Any]]
+    normalised_errors: npt.NDArray[np.floating[Any]]
+    overlaps: npt.NDArray[np.floating[Any]]
 
 
 @dataclass
@@ -75,34 +77,42 @@ class Scores:
     pr: float
     sr: float
     npr: float | None
-    precision_curve: np.ndarray
-    success_curve: np.ndarray
-    normalised_curve: np.ndarray
-    precision_thresholds: np.ndarray
+    precision_curve: npt.NDArray[np.float64]
+    success_curve: npt.NDArray[np.float64]
+    normalised_curve: npt.NDArray[np.float64]
+    precision_thresholds: npt.NDArray[np.float64]
     frames: int
     sequences: int
 
 
-def _centres(boxes: np.ndarray, inclusive: bool) -> tuple[np.ndarray, np.ndarray]:
+def _centres(
+    boxes: npt.NDArray[np.float32], inclusive: bool
+) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]:
     if inclusive:
         return (boxes[:, 2] - 1) / 2 + boxes[:, 0], (boxes[:, 3] - 1) / 2 + boxes[:, 1]
     return boxes[:, 2] / 2 + boxes[:, 0], boxes[:, 3] / 2 + boxes[:, 1]
 
 
-def centre_errors(pred: np.ndarray, truth: np.ndarray, inclusive: bool = True) -> np.ndarray:
+def centre_errors(
+    pred: npt.NDArray[np.float32], truth: npt.NDArray[np.float32], inclusive: bool = True
+) -> npt.NDArray[np.floating[Any]]:
     """Centre distance in pixels per row (float32)."""
     (px, py), (tx, ty) = _centres(pred, inclusive), _centres(truth, inclusive)
-    return np.sqrt((px - tx) ** 2 + (py - ty) ** 2)
+    errors: npt.NDArray[np.floating[Any]] = np.sqrt((px - tx) ** 2 + (py - ty) ** 2)
+    return errors
 
 
-def normalised_centre_errors(pred: np.ndarray, truth: np.ndarray, inclusive: bool = True) -> np.ndarray:
+def normalised_centre_errors(
+    pred: npt.NDArray[np.float32], truth: npt.NDArray[np.float32], inclusive: bool = True
+) -> npt.NDArray[np.floating[Any]]:
     """Centre distance with both axes divided by the ground-truth size (LasHeR's NPR)."""
     (px, py), (tx, ty) = _centres(pred, inclusive), _centres(truth, inclusive)
     width, height = truth[:, 2] + _NORMALISE_EPS, truth[:, 3] + _NORMALISE_EPS
-    return np.sqrt((px / width - tx / width) ** 2 + (py / height - ty / height) ** 2)
+    errors: npt.NDArray[np.floating[Any]] = np.sqrt((px / width - tx / width) ** 2 + (py / height - ty / height) ** 2)
+    return errors
 
 
-def overlaps(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def overlaps(pred: npt.NDArray[np.float32], truth: npt.NDArray[np.float32]) -> npt.NDArray[np.floating[Any]]:
     """IoU per row with the toolkits' pixel-inclusive corners and unclipped areas.
 
     A box with a negative size has no intersection, and a zero union gives NaN: both fail every
@@ -114,10 +124,11 @@ def overlaps(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     inter_h = np.maximum(0, np.minimum(t_bottom, bottom) - np.maximum(truth[:, 1], pred[:, 1]) + 1)
     inter = inter_w * inter_h
     with np.errstate(divide="ignore", invalid="ignore"):
-        return inter / (pred[:, 3] * pred[:, 2] + truth[:, 3] * truth[:, 2] - inter)
+        iou: npt.NDArray[np.floating[Any]] = inter / (pred[:, 3] * pred[:, 2] + truth[:, 3] * truth[:, 2] - inter)
+    return iou
 
 
-def _fill_empty_boxes(pred: np.ndarray) -> np.ndarray:
+def _fill_empty_boxes(pred: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """LasHeR: a prediction with w or h <= 0 takes the previous (already filled) box."""
     valid = ~((pred[:, 2] <= 0) | (pred[:, 3] <= 0))
     valid[0] = True
@@ -125,14 +136,16 @@ def _fill_empty_boxes(pred: np.ndarray) -> np.ndarray:
     return pred[source]
 
 
-def _as_boxes(boxes: np.ndarray) -> np.ndarray:
-    boxes = np.asarray(boxes, dtype=np.float32)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes must be an (N, 4) array, got shape {boxes.shape}")
-    return boxes
+def _as_boxes(boxes: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    array = np.asarray(boxes, dtype=np.float32)
+    if array.ndim != 2 or array.shape[1] != 4:
+        raise ValueError(f"boxes must be an (N, 4) array, got shape {array.shape}")
+    return array
 
 
-def frame_measures(prediction: np.ndarray, truths: Sequence[np.ndarray], protocol: Protocol) -> FrameMeasures:
+def frame_measures(
+    prediction: npt.NDArray[Any], truths: Sequence[npt.NDArray[Any]], protocol: Protocol
+) -> FrameMeasures:
     """Per-frame measures of one sequence: `truths` is (visible, infrared) or (single,).
 
     Predictions are rounded to whole pixels, as the toolkit does when it reads result files;
@@ -167,10 +180,13 @@ def frame_measures(prediction: np.ndarray, truths: Sequence[np.ndarray], protoco
     return FrameMeasures(errors, normalised, overlap)
 
 
-def _below(values: np.ndarray, thresholds: np.ndarray, strict: bool) -> np.ndarray:
+def _below(
+    values: npt.NDArray[np.floating[Any]], thresholds: npt.NDArray[np.float64], strict: bool
+) -> npt.NDArray[np.intp]:
     """Count of values under each threshold (NaN never counts)."""
     grid = values[None, :] < thresholds[:, None] if strict else values[None, :] <= thresholds[:, None]
-    return grid.sum(axis=1)
+    counts: npt.NDArray[np.intp] = grid.sum(axis=1)
+    return counts
 
 
 def score(measures: Sequence[FrameMeasures], protocol: Protocol) -> Scores:
@@ -212,7 +228,7 @@ def score(measures: Sequence[FrameMeasures], protocol: Protocol) -> Scores:
 
 
 def score_results(
-    predictions: Mapping[str, np.ndarray], truths: Mapping[str, Sequence[np.ndarray]], protocol: Protocol | str
+    predictions: Mapping[str, npt.NDArray[Any]], truths: Mapping[str, Sequence[npt.NDArray[Any]]], protocol: Protocol | str
 ) -> Scores:
     """Score {sequence: boxes} against {sequence: (visible, infrared) or (single,)} truth."""
     protocol = PROTOCOLS[protocol] if isinstance(protocol, str) else protocol

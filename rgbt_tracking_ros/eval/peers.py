@@ -5,9 +5,13 @@ comes with opencv-contrib, which the package already depends on.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 
+from ..tracker.geometry import BoxLike
 from ..tracker.preprocess import align_thermal, thermal_to_rgb8, to_rgb_uint8
 from ..tracker.result import TrackResult, TrackState
 
@@ -15,11 +19,8 @@ PEERS = {"csrt-rgb": "rgb", "csrt-thermal": "thermal"}
 
 
 def _create_csrt() -> cv2.Tracker:
-    factory = getattr(cv2, "TrackerCSRT", None)
-    if factory is not None and hasattr(factory, "create"):
-        return factory.create()
-    if hasattr(cv2, "TrackerCSRT_create"):
-        return cv2.TrackerCSRT_create()
+    if hasattr(cv2, "TrackerCSRT"):
+        return cv2.TrackerCSRT.create()
     raise RuntimeError("OpenCV has no CSRT tracker: install opencv-contrib-python-headless")
 
 
@@ -36,15 +37,15 @@ class CsrtTracker:
             raise ValueError(f"modality must be 'rgb' or 'thermal', got {modality!r}")
         self.modality = modality
         self._tracker: cv2.Tracker | None = None
-        self._box: np.ndarray | None = None
+        self._box: npt.NDArray[np.float64] | None = None
         self._unseen = 0
 
-    def _image(self, rgb: np.ndarray, thermal: np.ndarray) -> np.ndarray:
+    def _image(self, rgb: npt.NDArray[np.uint8], thermal: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
         rgb = to_rgb_uint8(rgb)
         image = rgb if self.modality == "rgb" else align_thermal(thermal_to_rgb8(thermal), rgb.shape)
         return np.ascontiguousarray(image[:, :, ::-1])
 
-    def initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh) -> None:
+    def initialize(self, rgb: npt.NDArray[np.uint8], thermal: npt.NDArray[Any], box_xywh: BoxLike) -> None:
         box = np.asarray(box_xywh, dtype=np.float64)
         if box.shape != (4,) or not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
             raise ValueError(f"initial box must be finite (x, y, w, h) with w, h > 0, got {box_xywh}")
@@ -53,7 +54,7 @@ class CsrtTracker:
         self._box = box
         self._unseen = 0
 
-    def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult:
+    def track(self, rgb: npt.NDArray[np.uint8], thermal: npt.NDArray[Any]) -> TrackResult:
         if self._tracker is None or self._box is None:
             raise RuntimeError("track() called before initialize()")
         found, box = self._tracker.update(self._image(rgb, thermal))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .metrics import NORMALISED_THRESHOLDS, OVERLAP_THRESHOLDS, PROTOCOLS, Scores
 
@@ -62,12 +63,14 @@ def metrics_for(dataset: str) -> list[Metric]:
     return found
 
 
-def _curve(scores: Scores, metric: Metric) -> tuple[float, np.ndarray, np.ndarray]:
+def _curve(scores: Scores, metric: Metric) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(score, x, y) of one metric."""
     if metric.key == "precision":
         return scores.pr, scores.precision_thresholds, scores.precision_curve
     if metric.key == "norm_precision":
-        return float(scores.npr), NORMALISED_THRESHOLDS, scores.normalised_curve
+        if scores.npr is None:
+            raise ValueError("normalised precision plot of scores without NPR (their protocol does not report it)")
+        return scores.npr, NORMALISED_THRESHOLDS, scores.normalised_curve
     return scores.sr, OVERLAP_THRESHOLDS, scores.success_curve
 
 
@@ -91,13 +94,15 @@ def curve_figure(results: Mapping[str, Scores], metric: Metric, title: str) -> A
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(6.4, 4.8))
     colours = plt.get_cmap("tab10").colors
-    x = None
+    x: npt.NDArray[np.float64] | None = None
     for index, (name, value) in enumerate(ranked(results, metric)):
         _, x, y = _curve(results[name], metric)
         axes.plot(
             x, y, color=colours[index % len(colours)], linestyle=_STYLES[index // len(colours) % len(_STYLES)],
             linewidth=2, label=f"[{value:.3f}] {name}",
         )
+    if x is None:
+        raise ValueError("no trackers to plot")
     axes.set_xlim(float(np.min(x)), float(np.max(x)))
     axes.set_ylim(0, 1)
     axes.set_xlabel(metric.xlabel, fontsize=13)
@@ -134,7 +139,7 @@ def _save(figure: Any, stem: Path, formats: Sequence[str]) -> list[Path]:
 
 
 def plot_scores(
-    results: Mapping[str, Scores], out_dir: str | os.PathLike, dataset: str, formats: Sequence[str] = ("png",)
+    results: Mapping[str, Scores], out_dir: str | os.PathLike[str], dataset: str, formats: Sequence[str] = ("png",)
 ) -> list[Path]:
     """Write `<dataset>_precision`, `<dataset>_norm_precision` (where the benchmark has NPR) and
     `<dataset>_success` in each format; returns their paths."""
@@ -195,7 +200,7 @@ def attribute_figures(
 
 
 def plot_attributes(
-    table: Mapping[str, Mapping[str, Scores]], overall: Mapping[str, Scores], out_dir: str | os.PathLike,
+    table: Mapping[str, Mapping[str, Scores]], overall: Mapping[str, Scores], out_dir: str | os.PathLike[str],
     dataset: str, formats: Sequence[str] = ("png",), labels: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write `attributes/<dataset>_<ATTR>_<metric>` and `<dataset>_radar_<metric>`; returns the paths."""

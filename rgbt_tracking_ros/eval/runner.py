@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from ..data.datasets import Sequence
 from ..data.results import read_rows, result_path, write_boxes
@@ -31,17 +32,19 @@ from ..tracker.result import TrackResult
 
 
 class Tracker(Protocol):
-    def initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: Any) -> None: ...
+    def initialize(
+        self, rgb: npt.NDArray[np.uint8], thermal: npt.NDArray[Any], box_xywh: npt.NDArray[np.float64]
+    ) -> None: ...
 
-    def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult: ...
+    def track(self, rgb: npt.NDArray[np.uint8], thermal: npt.NDArray[Any]) -> TrackResult: ...
 
 
 @dataclass
 class SequenceRun:
     name: str
-    boxes: np.ndarray
-    confidences: np.ndarray
-    seconds: np.ndarray
+    boxes: npt.NDArray[np.float64]
+    confidences: npt.NDArray[np.float64]
+    seconds: npt.NDArray[np.float64]
     skipped: bool = False
 
     @property
@@ -67,7 +70,7 @@ def make_tracker(
     return RGBTTracker(load_model(model, checkpoint), TrackerConfig(device=device, half=half, policy=policy))
 
 
-def is_finished(out_dir: str | os.PathLike, sequence: Sequence) -> bool:
+def is_finished(out_dir: str | os.PathLike[str], sequence: Sequence) -> bool:
     path = result_path(out_dir, sequence.name)
     if not path.is_file():
         return False
@@ -77,7 +80,7 @@ def is_finished(out_dir: str | os.PathLike, sequence: Sequence) -> bool:
         return False
 
 
-def track_sequence(tracker: Tracker, sequence: Sequence, on_frame: Callable[[], None] | None = None) -> SequenceRun:
+def track_sequence(tracker: Tracker, sequence: Sequence, on_frame: Callable[[], object] | None = None) -> SequenceRun:
     """Initialise on frame 0 with the first ground-truth box, then track every later frame."""
     count = len(sequence)
     boxes, confidences, seconds = np.zeros((count, 4)), np.ones(count), np.zeros(count)
@@ -97,12 +100,12 @@ def track_sequence(tracker: Tracker, sequence: Sequence, on_frame: Callable[[], 
     return SequenceRun(sequence.name, boxes, confidences, seconds)
 
 
-def _write_column(path: Path, values: np.ndarray, fmt: str) -> None:
+def _write_column(path: Path, values: npt.NDArray[np.float64], fmt: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{value:{fmt}}\n" for value in values))
 
 
-def save_run(out_dir: str | os.PathLike, run: SequenceRun) -> None:
+def save_run(out_dir: str | os.PathLike[str], run: SequenceRun) -> None:
     """Confidence and timing first, the result file last and atomically (it marks completion)."""
     out = Path(out_dir)
     _write_column(out / "confidence" / f"{run.name}.txt", run.confidences, ".4f")
@@ -114,7 +117,7 @@ def save_run(out_dir: str | os.PathLike, run: SequenceRun) -> None:
 
 
 def run_sequences(
-    make: Callable[[], Tracker], sequences: Iterable[Sequence], out_dir: str | os.PathLike, progress: bool = True
+    make: Callable[[], Tracker], sequences: Iterable[Sequence], out_dir: str | os.PathLike[str], progress: bool = True
 ) -> list[SequenceRun]:
     """Track every unfinished sequence into `out_dir` with one progress bar over all frames."""
     from tqdm import tqdm
@@ -125,7 +128,9 @@ def run_sequences(
     finished = {sequence.name for sequence in sequences if is_finished(out, sequence)}
     todo = [sequence for sequence in sequences if sequence.name not in finished]
     runs = [SequenceRun(name, np.empty((0, 4)), np.empty(0), np.empty(0), skipped=True) for name in sorted(finished)]
-    tracker = make() if todo else None
+    if not todo:
+        return runs
+    tracker = make()
     with tqdm(total=sum(len(s) for s in todo), unit="frame", disable=not progress, dynamic_ncols=True) as bar:
         for sequence in todo:
             bar.set_postfix_str(sequence.name)

@@ -11,17 +11,18 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 
 class Pair(NamedTuple):
     """One training sample: template crops (T, 128, 128, 3) per modality, oldest first, the
     search crops (256, 256, 3) and the target box (cx, cy, w, h) normalised to the search crop."""
 
-    templates_rgb: np.ndarray
-    templates_x: np.ndarray
-    search_rgb: np.ndarray
-    search_x: np.ndarray
-    box: np.ndarray
+    templates_rgb: npt.NDArray[np.uint8]
+    templates_x: npt.NDArray[np.uint8]
+    search_rgb: npt.NDArray[np.uint8]
+    search_x: npt.NDArray[np.uint8]
+    box: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -33,22 +34,22 @@ class Augment:
     brightness: float = 0.2
 
 
-def to_grayscale(images: np.ndarray) -> np.ndarray:
+def to_grayscale(images: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """(..., H, W, 3) RGB -> the same shape with three equal luminance channels."""
     flat = images.reshape(-1, *images.shape[-3:])
     gray = np.stack([cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in flat])
     return np.repeat(gray[..., None], 3, axis=-1).reshape(images.shape)
 
 
-def flip_box(box: np.ndarray, crop_size: int) -> np.ndarray:
+def flip_box(box: npt.NDArray[np.float64], crop_size: int) -> npt.NDArray[np.float64]:
     """Mirror a normalised (cx, cy, w, h) box: pixel column i becomes crop_size - 1 - i, and
     box centres are in pixel-index coordinates (see pairs.box_in_crop)."""
-    flipped = box.copy()
+    flipped: npt.NDArray[np.float64] = box.copy()
     flipped[0] = (crop_size - 1) / crop_size - box[0]
     return flipped
 
 
-def scale_brightness(images: list[np.ndarray], factor: float) -> list[np.ndarray]:
+def scale_brightness(images: list[npt.NDArray[np.uint8]], factor: float) -> list[npt.NDArray[np.uint8]]:
     return [np.clip(np.rint(image.astype(np.float32) * factor), 0, 255).astype(np.uint8) for image in images]
 
 

@@ -17,7 +17,7 @@ from .pairs import Jitter, draw_pair
 from .sources import FrameSource
 
 
-class PairDataset(Dataset):
+class PairDataset(Dataset[Pair]):
     def __init__(
         self,
         sources: Sequence[FrameSource],
@@ -29,12 +29,12 @@ class PairDataset(Dataset):
         seed: int,
         rank: int = 0,
         world_size: int = 1,
-    ):
+    ) -> None:
         if not sources:
             raise ValueError("no training sequences")
         self.sources = list(sources)
         self.length = length
-        self.options = {"geometry": geometry, "max_gap": max_gap, "jitter": jitter, "augment": augment}
+        self.geometry, self.max_gap, self.jitter, self.augment = geometry, max_gap, jitter, augment
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch = 0
 
@@ -48,4 +48,4 @@ class PairDataset(Dataset):
     def __getitem__(self, index: int) -> Pair:
         sample = index * self.world_size + self.rank
         rng = np.random.default_rng([self.seed, self.epoch, sample])
-        return draw_pair(self.sources, rng, **self.options)
+        return draw_pair(self.sources, rng, self.geometry, self.max_gap, self.jitter, self.augment)

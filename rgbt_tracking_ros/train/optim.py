@@ -3,6 +3,8 @@ at a tenth of the rest). The schedule is a pure function of the step (see Recipe
 so a resumed run needs no scheduler state beyond the step count."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -17,7 +19,7 @@ def group_of(name: str, prefixes: list[str]) -> str:
     return max(matches, key=len) if matches else DEFAULT_GROUP
 
 
-def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict]:
+def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
     """Groups of trainable parameters in a fixed order (default group first, then the
     prefixes in recipe order), each with its `prefix` and `base_lr`; empty groups are left out."""
     prefixes = list(recipe.lr_groups)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from ..models.protocol import Geometry
@@ -24,30 +25,32 @@ class Jitter:
     scale: float = 0.25
 
 
-def jitter_box(box: np.ndarray, rng: np.random.Generator, jitter: Jitter) -> np.ndarray:
+def jitter_box(box: npt.NDArray[np.float64], rng: np.random.Generator, jitter: Jitter) -> npt.NDArray[np.float64]:
     size = box[2:] * np.exp(rng.normal(size=2) * jitter.scale)
     max_offset = np.sqrt(size.prod()) * jitter.center
     centre = box[:2] + 0.5 * box[2:] + max_offset * (rng.random(2) - 0.5)
     return np.concatenate([centre - 0.5 * size, size])
 
 
-def box_in_crop(box: np.ndarray, crop_centre_box: np.ndarray, resize_factor: float, crop_size: int) -> np.ndarray:
+def box_in_crop(
+    box: npt.NDArray[np.float64], crop_centre_box: npt.NDArray[np.float64], resize_factor: float, crop_size: int
+) -> npt.NDArray[np.float64]:
     """Normalised (cx, cy, w, h) of an image box inside a crop centred on another box."""
     offset = (box[:2] + 0.5 * box[2:]) - (crop_centre_box[:2] + 0.5 * crop_centre_box[2:])
     centre = (crop_size - 1) / 2 + offset * resize_factor
     return np.concatenate([centre, box[2:] * resize_factor]) / crop_size
 
 
-def usable_frames(boxes: np.ndarray) -> np.ndarray:
+def usable_frames(boxes: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
     """Indices of frames whose ground truth is a real box (finite, w and h > 0)."""
-    finite = np.isfinite(boxes).all(axis=1)
+    finite: npt.NDArray[np.bool_] = np.all(np.isfinite(boxes), axis=1)
     sizes = np.where(finite[:, None], boxes[:, 2:], 0.0)
     return np.flatnonzero(finite & (sizes > 0).all(axis=1))
 
 
 def choose_frames(
-    boxes: np.ndarray, rng: np.random.Generator, num_templates: int, max_gap: int
-) -> tuple[np.ndarray, int] | None:
+    boxes: npt.NDArray[np.float64], rng: np.random.Generator, num_templates: int, max_gap: int
+) -> tuple[npt.NDArray[np.intp], int] | None:
     """Template frames (sorted, oldest first) from the usable frames at most `max_gap` before
     the search frame; None when the sequence has no usable frame. A sequence whose usable
     frames are all isolated gives template and search from one frame, as image data sets do."""
@@ -103,10 +106,18 @@ def sample_pair(
 MAX_DRAWS = 100
 
 
-def draw_pair(sources: Sequence[FrameSource], rng: np.random.Generator, **options) -> Pair:
-    """A pair from a uniformly drawn source, drawing again past sources without usable frames."""
+def draw_pair(
+    sources: Sequence[FrameSource],
+    rng: np.random.Generator,
+    geometry: Geometry,
+    max_gap: int = 20,
+    jitter: Jitter | None = None,
+    augment: Augment | None = None,
+) -> Pair:
+    """A pair from a uniformly drawn source (sample_pair's options), drawing again past sources
+    without usable frames."""
     for _ in range(MAX_DRAWS):
-        pair = sample_pair(sources[int(rng.integers(len(sources)))], rng, **options)
+        pair = sample_pair(sources[int(rng.integers(len(sources)))], rng, geometry, max_gap, jitter, augment)
         if pair is not None:
             return pair
     raise ValueError(f"no usable ground truth in {MAX_DRAWS} sequences drawn: check the data")
@@ -124,7 +135,7 @@ def to_model_inputs(
     single-template models get (B, 3, H, W) templates."""
     batch_size = len(batch.box)
 
-    def templates(patches: np.ndarray) -> torch.Tensor:
+    def templates(patches: npt.NDArray[np.uint8]) -> torch.Tensor:
         tensor = to_tensor(patches.reshape(-1, *patches.shape[2:]), device)
         tensor = tensor.reshape(batch_size, num_templates, *tensor.shape[1:])
         return tensor[:, 0] if num_templates == 1 else tensor

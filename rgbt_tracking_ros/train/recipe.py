@@ -3,20 +3,24 @@ command line. Defaults are the published recipes' shared values (see the spec)."
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .augment import Augment
 from .pairs import Jitter
 
 
-def _coerce(cls: type, name: str, value):
+def _coerce(cls: type[Recipe], name: str, value: Any) -> Any:
     """YAML reads `1e-4` as a string (only `1.0e-4` is a float): convert to the field's type."""
     default = next(f for f in dataclasses.fields(cls) if f.name == name).default
     if name == "lr_groups":
         return {str(prefix): float(lr) for prefix, lr in dict(value).items()}
     if name == "lr_drop_epoch":
         return None if value is None else int(value)
-    return type(default)(value)
+    if isinstance(default, (int, float)):
+        return type(default)(value)
+    raise TypeError(f"no conversion for the recipe's {name} (its default is {default!r})")
 
 
 @dataclass
@@ -42,7 +46,7 @@ class Recipe:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, values: dict | None) -> Recipe:
+    def from_dict(cls, values: Mapping[str, Any] | None) -> Recipe:
         """A recipe from a config block, refusing unknown keys (a typo would silently do nothing)."""
         values = dict(values or {})
         known = {f.name for f in dataclasses.fields(cls)}
@@ -56,11 +60,11 @@ class Recipe:
         recipe.check()
         return recipe
 
-    def with_overrides(self, **overrides) -> Recipe:
+    def with_overrides(self, **overrides: Any) -> Recipe:
         """A copy with the given values replaced; None means 'not given'."""
         return Recipe.from_dict({**self.as_dict(), **{k: v for k, v in overrides.items() if v is not None}})
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """Plain values, storable in a checkpoint's metadata."""
         return dataclasses.asdict(self)
 

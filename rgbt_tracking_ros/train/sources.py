@@ -14,9 +14,10 @@ import logging
 from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from ..data.datasets import READERS, Sequence, read_dataset
 from ..data.synthetic import SyntheticSequence, make_sequence, seed_range
@@ -33,14 +34,14 @@ class FrameSource(Protocol):
     """One sequence as pair sampling sees it."""
 
     @property
-    def boxes(self) -> np.ndarray:
+    def boxes(self) -> npt.NDArray[np.float64]:
         """(N, 4) x y w h per frame; NaN or w, h <= 0 where the target is not annotated."""
 
-    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def frame(self, index: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
         """RGB and thermal of frame `index`, both (H, W, 3) uint8 on the RGB pixel grid."""
 
 
-def _aligned(rgb: np.ndarray, thermal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _aligned(rgb: npt.NDArray[np.uint8], thermal: npt.NDArray[Any]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
     return rgb, align_thermal(thermal_to_rgb8(thermal), rgb.shape)
 
 
@@ -62,14 +63,14 @@ def _render(seed: int, frames: int) -> SyntheticSequence:
 class SyntheticSource:
     """A synthetic sequence by seed, rendered when first sampled (in the process sampling it)."""
 
-    def __init__(self, seed: int, frames: int = SYNTHETIC_FRAMES):
+    def __init__(self, seed: int, frames: int = SYNTHETIC_FRAMES) -> None:
         self.seed, self.frames = seed, frames
 
     @cached_property
-    def boxes(self) -> np.ndarray:
+    def boxes(self) -> npt.NDArray[np.float64]:
         return _render(self.seed, self.frames).boxes
 
-    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def frame(self, index: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
         sequence = _render(self.seed, self.frames)
         return _aligned(sequence.rgb[index], sequence.thermal[index])
 
@@ -81,11 +82,11 @@ class BenchmarkSource:
     with a truth step (VTUAV), frames between annotated ones count as unannotated.
     """
 
-    def __init__(self, sequence: Sequence):
+    def __init__(self, sequence: Sequence) -> None:
         self.sequence = sequence
 
     @cached_property
-    def boxes(self) -> np.ndarray:
+    def boxes(self) -> npt.NDArray[np.float64]:
         truth = self.sequence.truth["visible"]
         step = self.sequence.truth_step
         boxes = np.full((len(self.sequence), 4), np.nan)
@@ -93,7 +94,7 @@ class BenchmarkSource:
         boxes[: rows * step : step] = truth[:rows]
         return boxes
 
-    def frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def frame(self, index: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
         return _aligned(self.sequence.rgb(index), self.sequence.thermal(index))
 
 
@@ -103,7 +104,7 @@ def real_sources(folder: str) -> list[FrameSource]:
     built = [sequence for sequence in sequences if (Path(folder) / sequence.name / "meta.json").is_file()]
     if not built:
         raise ValueError(f"{folder}: no sequence built by `rgbt-track data build` (no real_<seed>/meta.json)")
-    sources = [BenchmarkSource(sequence) for sequence in built]
+    sources: list[FrameSource] = [BenchmarkSource(sequence) for sequence in built]
     absent = sum(int((~(np.nan_to_num(s.boxes[:, 2:]) > 0).all(axis=1)).sum()) for s in sources)
     logger.info("real:%s: %d sequences, %d out-of-view frames skipped", folder, len(sources), absent)
     return sources
@@ -126,6 +127,6 @@ def sources_from_spec(spec: str) -> list[FrameSource]:
         raise ValueError(
             f"data spec {spec!r}: unknown kind {kind!r}; choose synthetic, real or one of {', '.join(READERS)}"
         )
-    sources = [BenchmarkSource(sequence) for sequence in read_dataset(kind, argument)]
+    sources: list[FrameSource] = [BenchmarkSource(sequence) for sequence in read_dataset(kind, argument)]
     logger.info("%s: %d sequences", spec, len(sources))
     return sources

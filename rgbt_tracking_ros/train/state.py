@@ -11,6 +11,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +25,7 @@ from ..models.checkpoints import (
     read_checkpoint,
     save_checkpoint,
 )
+from ..models.protocol import model_config
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +36,18 @@ TRAINING_KEY = "training"
 class TrainingState:
     """What resuming needs from an epoch checkpoint."""
 
-    config: dict
+    config: dict[str, Any]
     net: dict[str, Tensor]
-    metadata: dict
-    optimizer: dict
-    scaler: dict
+    metadata: dict[str, Any]
+    optimizer: dict[str, Any]
+    scaler: dict[str, Any]
 
 
 def _cpu(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {key: value.detach().cpu() for key, value in state.items()}
 
 
-def _optimizer_state(optimizer: torch.optim.Optimizer) -> dict:
+def _optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """The optimizer's state dict with its tensors on the CPU (the file loads on any machine)."""
     state = optimizer.state_dict()
     return {
@@ -59,13 +61,13 @@ def save_training_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler | None,
-    metadata: dict,
+    metadata: dict[str, Any],
 ) -> None:
     training = {"optimizer": _optimizer_state(optimizer), "scaler": scaler.state_dict() if scaler is not None else {}}
-    save_checkpoint(path, model, model.config, metadata, extra={TRAINING_KEY: training})
+    save_checkpoint(path, model, model_config(model), metadata, extra={TRAINING_KEY: training})
 
 
-def read_training_checkpoint(path: str | os.PathLike) -> TrainingState:
+def read_training_checkpoint(path: str | os.PathLike[str]) -> TrainingState:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint to resume from not found: {path}")
@@ -94,13 +96,13 @@ def trainable_state(model: nn.Module) -> dict[str, Tensor]:
     return state
 
 
-def save_trainable_only(path: Path, model: nn.Module, metadata: dict) -> None:
+def save_trainable_only(path: Path, model: nn.Module, metadata: dict[str, Any]) -> None:
     """A small project checkpoint with only `trainable_state`; it completes a model whose other
     weights come from elsewhere (e.g. `--init` with the pretrained file)."""
-    save_checkpoint(path, model, model.config, {**metadata, "trainable_only": True}, state_dict=trainable_state(model))
+    save_checkpoint(path, model, model_config(model), {**metadata, "trainable_only": True}, state_dict=trainable_state(model))
 
 
-def initialise(model: nn.Module, path: str | os.PathLike) -> None:
+def initialise(model: nn.Module, path: str | os.PathLike[str]) -> None:
     """Weights before training: a full checkpoint of this model (ours, official or bare) loads
     strictly, except for the weights the model takes from an installed package (so the shipped
     `compact_rgbt.pt`, which holds only the trained tensors, fine-tunes with `--init`); anything

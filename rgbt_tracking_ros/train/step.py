@@ -21,14 +21,14 @@ def default_amp(device: torch.device) -> str:
 class Precision:
     """Autocast and loss scaling for one device and mode."""
 
-    def __init__(self, mode: str = "off", device: torch.device | str = "cpu"):
+    def __init__(self, mode: str = "off", device: torch.device | str = "cpu") -> None:
         if mode not in AMP_MODES:
             raise ValueError(f"amp mode must be one of {AMP_MODES}, got {mode!r}")
         self.mode = mode
         self.device_type = torch.device(device).type
         self.scaler = torch.amp.GradScaler(self.device_type) if mode == "fp16" else None
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.mode == "off":
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.mode == "bf16" else torch.float16
@@ -52,11 +52,11 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     scaler = precision.scaler
     if scaler is None:
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         nn.utils.clip_grad_norm_(parameters, grad_clip)
         optimizer.step()
     else:
-        scaler.scale(loss).backward()
+        scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         scaler.unscale_(optimizer)
         nn.utils.clip_grad_norm_(parameters, grad_clip)
         scaler.step(optimizer)

@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..models.checkpoints import load_state_dict_checked, save_checkpoint
-from ..models.protocol import model_geometry
+from ..models.protocol import model_config, model_geometry
 from ..models.registry import build_from_config, load_model_config
 from . import distributed
 from .dataset import PairDataset
@@ -59,7 +60,7 @@ class TrainJob:
     init: str | None = None
     device: str = "cpu"
     amp: str | None = None
-    overrides: dict = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
     save_trainable_only: bool = False
     keep_last: int = 0  # epoch checkpoints kept; 0 keeps all
     progress: bool = True
@@ -89,7 +90,7 @@ def _prune(out: Path, keep_last: int) -> None:
             old.unlink()
 
 
-def _model_config(job: TrainJob, state: TrainingState | None) -> dict:
+def _model_config(job: TrainJob, state: TrainingState | None) -> dict[str, Any]:
     if state is None:
         if job.model is None:
             raise ValueError("give --model (or --resume a checkpoint)")
@@ -113,7 +114,7 @@ class JsonLog:
     """One JSON object per step and line (easy to read with pandas). A resumed run keeps the
     rows up to its checkpoint's step and drops those of the interrupted epoch."""
 
-    def __init__(self, path: Path, resumed_step: int | None):
+    def __init__(self, path: Path, resumed_step: int | None) -> None:
         kept = []
         if resumed_step is not None and path.is_file():
             kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= resumed_step]
@@ -121,7 +122,7 @@ class JsonLog:
         self.handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self.handle.writelines(line + "\n" for line in kept)
 
-    def write(self, row: dict) -> None:
+    def write(self, row: dict[str, Any]) -> None:
         self.handle.write(json.dumps(row) + "\n")
         self.handle.flush()
 
@@ -142,7 +143,7 @@ class Session:
     steps_per_epoch: int
     first_epoch: int
     step: int
-    metadata: dict  # plain values stored with every checkpoint
+    metadata: dict[str, Any]  # plain values stored with every checkpoint
 
     @property
     def parameters(self) -> list[nn.Parameter]:
@@ -165,7 +166,7 @@ def run(job: TrainJob) -> Path:
             _prune(Path(job.out), job.keep_last)
     logger.info("rank %d/%d final weights sha256 %s", context.rank, context.world_size, weights_digest(session.model))
     final = Path(job.out) / MODEL_NAME
-    if context.is_main:
+    if log is not None:  # the main process
         log.close()
         _save_final(job, session)
         logger.info("wrote %s", final)
@@ -274,6 +275,6 @@ def _train_epoch(
 def _save_final(job: TrainJob, session: Session) -> None:
     metadata = {**session.metadata, "epoch": session.recipe.epochs, "step": session.step}
     out = Path(job.out)
-    save_checkpoint(out / MODEL_NAME, session.model, session.model.config, metadata)
+    save_checkpoint(out / MODEL_NAME, session.model, model_config(session.model), metadata)
     if job.save_trainable_only:
         save_trainable_only(out / TRAINABLE_NAME, session.model, metadata)
