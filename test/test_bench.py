@@ -105,3 +105,15 @@ def test_bench_prints_csrt_beside_the_tracker(tmp_path: Path, capsys: pytest.Cap
     rows = {row["kind"]: row for row in json.loads(out.read_text())["results"]}
     assert rows["tracker"]["backend"] == "torch"
     assert rows["peer"]["name"] == "csrt-rgb" and rows["peer"]["median_ms"] > 0 and rows["peer"]["fps"] > 0
+
+
+def test_state_rows_report_the_state_each_case_reached() -> None:
+    from rgbt_tracking_ros.benchmark.cases import STATES, bench_state
+    from rgbt_tracking_ros.models.loading import load_model
+
+    model, sequence = load_model("compact_rgbt"), make_sequence(4, frames=2)
+    for state in ("lost, widened search", "lost, full-frame search"):
+        row = bench_state(model, CPU, "fp32", "eager", sequence, state, warmup=1, iterations=2, backend="torch")
+        assert row["state"] == state and row["reached"] == "LOST 3" and row["median_ms"] > 0
+    assert set(STATES) >= {"tracking, box 40 px", "tracking, box 300 px"}
+    assert "(reached: LOST 3)" in table([{"kind": "state", **row}])

@@ -9,6 +9,7 @@ import contextlib
 import itertools
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,41 @@ def bench_tracker(model: nn.Module, device: torch.device, precision: str, execut
         latency = time_calls(lambda: tracker.track(*next(upcoming)), torch.device("cpu"), warmup, iterations)
     return {**latency.as_dict(), "peak_mb": memory.peak_mb, "process_peak_mb": memory.process_peak_mb,
             "backend": tracker.backend}
+
+
+# What may have happened to the target, for `bench_state`: (box side in pixels, frames fed).
+# "stall" repeats the initial frame (a confident peak: TRACKING); "noise" feeds frames of
+# noise (no target: LOST, the search widened to its cap); "full-frame" does the same with a
+# full-frame search on every lost frame (the robust policy does one every redetect_interval).
+STATES = {
+    "tracking, box 40 px": (40, "stall"),
+    "tracking, box 300 px": (300, "stall"),
+    "lost, widened search": (40, "noise"),
+    "lost, full-frame search": (40, "full-frame"),
+}
+
+
+def bench_state(model: nn.Module, device: torch.device, precision: str, execution: str,
+                sequence: SyntheticSequence, state: str, warmup: int, iterations: int,
+                backend: str = "torch") -> dict[str, Any]:
+    """One whole `track` call in one of `STATES`, with the state it really reached: whether the
+    step stays flat whatever happened to the box, and what a full-frame search costs."""
+    side, feed = STATES[state]
+    config = replace(tracker_config(device, precision, execution, backend),
+                     redetect_interval=1 if feed == "full-frame" else 0)
+    tracker = RGBTTracker(model, config)
+    rgb, thermal = sequence.rgb[0], sequence.thermal[0]
+    x, y, w, h = sequence.boxes[0]
+    tracker.initialize(rgb, thermal, np.array([x + w / 2 - side / 2, y + h / 2 - side / 2, side, side]))
+    if feed != "stall":
+        noise = np.random.default_rng(0)
+        rgb = noise.integers(0, 256, rgb.shape, dtype=np.uint8)
+        thermal = noise.integers(0, np.iinfo(thermal.dtype).max, thermal.shape, dtype=thermal.dtype)
+    states: list[str] = []
+    latency = time_calls(lambda: states.append(tracker.track(rgb, thermal).state.name), torch.device("cpu"),
+                         warmup, iterations)
+    reached = ", ".join(f"{name} {states.count(name)}" for name in sorted(set(states)))
+    return {**latency.as_dict(), "backend": tracker.backend, "state": state, "reached": reached}
 
 
 def bench_peer(peer: str, sequence: SyntheticSequence, warmup: int, iterations: int) -> dict[str, Any]:

@@ -33,6 +33,8 @@ def _notes(row: dict[str, Any]) -> str:
         notes.append(f"err {row['max_abs_error']:.1e} (|y| {row['max_abs_reference']:.2g})")
     if "mean_iou" in row:
         notes.append(f"IoU vs fp32 mean {row['mean_iou']:.4f} min {row['min_iou']:.3f} ({row['frames']} frames)")
+    if "state" in row:
+        notes.append(f"{row['state']} (reached: {row['reached']})")
     if "error" in row:
         notes.append(f"failed: {row['error']}")
     return "; ".join(notes)

@@ -20,7 +20,7 @@ from ..benchmark import cases, plan
 from ..benchmark.environment import describe
 from ..benchmark.report import add_published_ratio, table, write_json
 
-WHAT = ("model", "tracker", "scan", "agreement", "peer")
+WHAT = ("model", "tracker", "states", "scan", "agreement", "peer")
 BACKENDS = ("torch", "onnxruntime", "auto")
 FRAME_SIZE = (512, 640)  # (height, width) of the synthetic frames: a common thermal resolution
 SCAN_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -72,7 +72,7 @@ def _model_rows(rows: list[dict[str, Any]], device: torch.device, name: str, arg
     # Box agreement means something only for trained weights: shipped or given.
     trained = name in checkpoints or bool(model_config(model).get("weights"))
     large = name in plan.LARGE_MODELS
-    needs_sequence = {"tracker", "agreement"} & set(args.what)
+    needs_sequence = {"tracker", "states", "agreement"} & set(args.what)
     sequence = make_sequence(args.seed, plan.sequence_frames(device, args.quick), *FRAME_SIZE) if needs_sequence else None
     for precision in plan.precisions(device, args.precisions):
         for execution in plan.executions(device, args.executions):
@@ -89,6 +89,13 @@ def _model_rows(rows: list[dict[str, Any]], device: torch.device, name: str, arg
                     budget = plan.budget("tracker", device, large, args.quick, args.warmup, args.iterations)
                     _measure(rows, {"kind": "tracker", **base, "backend": backend}, lambda: cases.bench_tracker(
                         model, device, precision, execution, sequence, budget.warmup, budget.iterations, backend))
+                if "states" in args.what and sequence is not None:
+                    budget = plan.budget("tracker", device, large, args.quick, args.warmup, args.iterations)
+                    for state in cases.STATES:
+                        row = {"kind": "state", **base, "backend": backend}
+                        _measure(rows, row, lambda: cases.bench_state(
+                            model, device, precision, execution, sequence, state, budget.warmup,
+                            budget.iterations, backend))
             fast = precision != "fp32" or execution != "eager"
             if "agreement" in args.what and trained and fast and sequence is not None:
                 _measure(rows, {"kind": "agreement", **base},
