@@ -261,7 +261,8 @@ def test_target_reappearing_far_away_is_found_by_the_full_frame_search():
     assert last.redetected and last.state is TrackState.TRACKING and last.frames_since_seen == 0
     assert last.reason.startswith("re-acquired by full-frame search")
     assert iou(last.box, far) > 0.7
-    assert max(model.batches) <= config.redetect_batch
+    # One crop per call, through the local search's path: the templates were not re-sent per crop.
+    assert set(model.batches) == {1} and len(model.batches) > len(results) + 4
     following = tracker.track(*scene(far))
     assert following.state is TrackState.TRACKING and iou(following.box, far) > 0.7
 

@@ -21,7 +21,7 @@ Two policies:
   ``max_scale_step`` / ``max_aspect_step`` (natural-log units per frame; 0.156 is the 99th
   percentile of |log scale change| per frame on LasHeR).
 
-Cost of the full-frame search: one batched model call over `tile_boxes(...)` crops, at most
+Cost of the full-frame search: one local-search model call per `tile_boxes(...)` crop, at most
 ``redetect_max_tiles`` of them; docs/tracking-state.md has the measured figures.
 """
 from __future__ import annotations

@@ -72,7 +72,6 @@ class TrackerConfig:
     max_search_factor: float = 6.0  # ... up to this
     redetect_interval: int = 10  # full-frame search every this many LOST frames; 0: never
     redetect_max_tiles: int = 48  # crops of one full-frame search at most (bounds its cost)
-    redetect_batch: int = 16  # crops per model call of the full-frame search
     # Per-frame bound on |log change| of scale sqrt(w h) and of aspect w / h (LasHeR's 99th
     # percentile of |log scale change| per frame is 0.156), then exponential smoothing of the
     # size with this weight on the new measurement (robust policy).
@@ -127,8 +126,8 @@ def _check_config(config: TrackerConfig) -> None:
         value = getattr(config, name)
         if value is not None and not np.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value}")
-    if config.redetect_max_tiles < 1 or config.redetect_batch < 1:
-        raise ValueError("redetect_max_tiles and redetect_batch must be >= 1")
+    if config.redetect_max_tiles < 1:
+        raise ValueError("redetect_max_tiles must be >= 1")
     # Convert a tiny frame once so that a bad thermal_mode / thermal_range fails here, not on
     # the first frame.
     thermal_to_rgb8(np.zeros((1, 1), np.uint16), config.thermal_mode, config.thermal_range)
@@ -358,36 +357,23 @@ class RGBTTracker:
     def _search_frame(
         self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
     ) -> tuple[npt.NDArray[np.float64] | None, float, int]:
-        """Re-detection over the whole frame: crops at `box`'s scale (`tile_boxes`) in
-        batches through the model, without the Hann window (a target may be anywhere).
-        Returns the best peak's box in image pixels (None if no finite one), its raw score and
-        the number of crops."""
-        config, search_size, factor = self.config, self.search_size, self._search_factor
+        """Re-detection over the whole frame: the local search's own call (templates encoded
+        once, the tracker's backend) on each crop of `tile_boxes`, without the Hann window (a
+        target may be anywhere). Returns the best peak's box in image pixels (None if no finite
+        one), its raw score and the number of crops."""
         height, width = rgb.shape[:2]
-        tiles = tile_boxes(height, width, box, factor, config.redetect_max_tiles)
+        factor, search_size = self._search_factor, self.search_size
+        tiles = tile_boxes(height, width, box, factor, self.config.redetect_max_tiles)
         best_box: npt.NDArray[np.float64] | None = None
         best_score = -np.inf
-        templates = self._templates()
-        for start in range(0, len(tiles), config.redetect_batch):
-            chunk = tiles[start : start + config.redetect_batch]
-            crops = [crop_square(rgb, tile, factor, search_size) for tile in chunk]
-            patches = []
-            for tile, (patch, _) in zip(chunk, crops):
-                patches += [patch, crop_thermal(thermal, tile, factor, search_size)]
-            search = self._upload(np.stack(patches))
-            count = len(chunk)
-            expanded = [t.expand(count, *t.shape[1:]) for t in templates]
-            with torch.inference_mode(), autocast_context(self.device, self._autocast, "eager"):
-                output: dict[str, torch.Tensor] = self.model(*expanded, search[0::2], search[1::2])
-            score_map, size_map, offset_map = self._check_output(output, count)
-            boxes, scores = decode_boxes(score_map, size_map, offset_map)
-            for index in range(count):
-                score = float(scores[index])
-                resize_factor = crops[index][1]
-                pred = np.array((boxes[index] * search_size / resize_factor).tolist(), dtype=np.float64)
-                if score > best_score and np.all(np.isfinite(pred)):
-                    best_box = map_box_back(pred, chunk[index], search_size, resize_factor)
-                    best_score = score
+        for tile in tiles:
+            output, resize_factor = self._search_output(rgb, thermal, tile, factor)
+            boxes, scores = decode_boxes(*self._check_output(output))
+            score = float(scores[0])
+            pred = np.array((boxes[0] * search_size / resize_factor).tolist(), dtype=np.float64)
+            if score > best_score and np.all(np.isfinite(pred)):
+                best_box = map_box_back(pred, tile, search_size, resize_factor)
+                best_score = score
         return best_box, best_score, len(tiles)
 
     def _fit_target_model(
@@ -433,9 +419,7 @@ class RGBTTracker:
         thermal = torch.stack([entry[1] for entry in self._memory], dim=1)
         return rgb, thermal
 
-    def _check_output(
-        self, output: dict[str, torch.Tensor], batch: int = 1
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _check_output(self, output: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The three head maps as float32, after checking they fit the Hann window."""
         grid = (self.feat_size, self.feat_size)
         maps = []
@@ -443,10 +427,10 @@ class RGBTTracker:
             if key not in output:
                 raise RuntimeError(f"model output lacks {key!r}")
             value = output[key]
-            if tuple(value.shape) != (batch, channels, *grid):
+            if tuple(value.shape) != (1, channels, *grid):
                 raise RuntimeError(
                     f"model output {key!r} has shape {tuple(value.shape)}, "
-                    f"expected {(batch, channels, *grid)}"
+                    f"expected {(1, channels, *grid)}"
                 )
             maps.append(value.float())
         return maps[0], maps[1], maps[2]
