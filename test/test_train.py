@@ -102,9 +102,10 @@ def train_args(out: Path, lasher_root: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def two_epoch_run(tmp_path_factory, lasher_root) -> Path:
-    """dmtrack_tiny trained through the CLI for 2 epochs of 2 steps on mixed data."""
+    """dmtrack_tiny trained through the CLI for 2 epochs of 2 steps on mixed data, the learning
+    rate dropped from the second epoch."""
     out = tmp_path_factory.mktemp("run")
-    assert main(train_args(out, lasher_root, "--epochs", "2", "--save-trainable-only")) == 0
+    assert main(train_args(out, lasher_root, "--epochs", "2", "--save-trainable-only", "--lr-drop-epoch", "1")) == 0
     return out
 
 
@@ -268,6 +269,7 @@ def test_cli_run_writes_a_loadable_model_and_a_loss_log(two_epoch_run):
     assert model.config["name"] == "dmtrack_tiny" and "training" in model.config
     metadata = read_checkpoint(two_epoch_run / "model.pt").metadata
     assert metadata["step"] == 4 and metadata["recipe"]["batch_size"] == 2
+    assert metadata["recipe"]["lr_drop_epoch"] == 1 and rows[2]["lr"] < rows[1]["lr"]  # --lr-drop-epoch 1
     assert sorted(p.name for p in (two_epoch_run / "checkpoints").iterdir()) == ["epoch_0001.pt", "epoch_0002.pt"]
 
 

@@ -16,6 +16,7 @@ RECIPE_OPTIONS = {
     "batch_size": (int, "pairs per step and process"),
     "lr": (float, "learning rate of the parameters outside the recipe's lr_groups"),
     "warmup_steps": (int, "steps of linear learning-rate warm-up"),
+    "lr_drop_epoch": (int, "0-based epoch from which the learning rate is multiplied by lr_drop_factor"),
     "grad_clip": (float, "gradient norm clipping"),
     "max_gap": (int, "most frames between a template and the search frame"),
     "workers": (int, "data loading processes per training process"),
