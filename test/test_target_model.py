@@ -196,9 +196,15 @@ def test_lost_threshold_calibration_separates_on_and_off_target_crops():
 
     (sequence,) = read_otb(folder)
     tracker = RGBTTracker(load_model("compact_rgbt"))
-    on, off = crop_peaks(tracker, sequence, step=20)
+    peaks = crop_peaks(tracker, sequence, step=20)
+    on, off = peaks.on, peaks.off
     np.testing.assert_allclose(tracker.box, sequence.truth["visible"][0])
     threshold = tracker.policy.lost_threshold
     assert len(on) >= 8 and len(off) >= 8, (len(on), len(off))
     assert np.median(on) > threshold > np.median(off), (threshold, on, off)
     assert np.mean(np.array(on) >= threshold) >= 0.8, on
+    # The full-frame search's raw peaks: higher on the target, and no off-target crop reaches
+    # redetect_threshold.
+    assert len(peaks.raw_on) == len(on) and len(peaks.raw_off) == len(off)
+    assert np.median(peaks.raw_on) > np.median(peaks.raw_off), peaks
+    assert max(peaks.raw_off) < tracker.policy.redetect_threshold, peaks

@@ -321,7 +321,8 @@ def test_epoch_checkpoint_holds_no_pickled_code(two_epoch_run):
 
 
 def test_resume_after_one_epoch_matches_the_uninterrupted_run(two_epoch_run, lasher_root, tmp_path):
-    assert main(train_args(tmp_path, lasher_root, "--epochs", "1")) == 0
+    # The uninterrupted run's recipe; the resumed run reads it from the checkpoint.
+    assert main(train_args(tmp_path, lasher_root, "--epochs", "1", "--lr-drop-epoch", "1")) == 0
     first = tmp_path / "checkpoints" / "epoch_0001.pt"
     with open(tmp_path / "train_log.jsonl", "a") as log:  # as if epoch 2 had been interrupted
         log.write('{"step": 3, "epoch": 2, "loss": 1.0}\n')

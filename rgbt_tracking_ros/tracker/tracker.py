@@ -325,6 +325,14 @@ class RGBTTracker:
         box = validate_box(box_xywh, rgb.shape[0], rgb.shape[1])
         return self._search(rgb, frame, box, self._search_factor)[1]
 
+    def raw_peak_at(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> float:
+        """The raw peak the full-frame search would find in a search crop centred on `box_xywh`
+        (no window, no target model): what `redetect_threshold` is calibrated on."""
+        if self._box is None:
+            raise RuntimeError("raw_peak_at() called before initialize()")
+        rgb, frame = self._prepare(rgb, thermal)
+        return self._raw_peak(rgb, frame, validate_box(box_xywh, rgb.shape[0], rgb.shape[1]))[1]
+
     def _search(
         self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64], factor: float
     ) -> tuple[npt.NDArray[np.float64], float]:
@@ -357,24 +365,32 @@ class RGBTTracker:
     def _search_frame(
         self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
     ) -> tuple[npt.NDArray[np.float64] | None, float, int]:
-        """Re-detection over the whole frame: the local search's own call (templates encoded
-        once, the tracker's backend) on each crop of `tile_boxes`, without the Hann window (a
-        target may be anywhere). Returns the best peak's box in image pixels (None if no finite
-        one), its raw score and the number of crops."""
+        """Re-detection over the whole frame: `_raw_peak` on each crop of `tile_boxes`.
+        Returns the best peak's box in image pixels (None if no finite one), its raw score and
+        the number of crops."""
         height, width = rgb.shape[:2]
-        factor, search_size = self._search_factor, self.search_size
-        tiles = tile_boxes(height, width, box, factor, self.config.redetect_max_tiles)
+        tiles = tile_boxes(height, width, box, self._search_factor, self.config.redetect_max_tiles)
         best_box: npt.NDArray[np.float64] | None = None
         best_score = -np.inf
         for tile in tiles:
-            output, resize_factor = self._search_output(rgb, thermal, tile, factor)
-            boxes, scores = decode_boxes(*self._check_output(output))
-            score = float(scores[0])
-            pred = np.array((boxes[0] * search_size / resize_factor).tolist(), dtype=np.float64)
-            if score > best_score and np.all(np.isfinite(pred)):
-                best_box = map_box_back(pred, tile, search_size, resize_factor)
-                best_score = score
+            found, score = self._raw_peak(rgb, thermal, tile)
+            if found is not None and score > best_score:
+                best_box, best_score = found, score
         return best_box, best_score, len(tiles)
+
+    def _raw_peak(
+        self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64] | None, float]:
+        """The learned map's best peak on the search crop around `box`, without the Hann
+        window or the target model (a re-detected target may be anywhere in the crop), through
+        the local search's own call (templates encoded once, the tracker's backend): its box in
+        image pixels (None if not finite) and its score."""
+        output, resize_factor = self._search_output(rgb, thermal, box, self._search_factor)
+        boxes, scores = decode_boxes(*self._check_output(output))
+        pred = np.array((boxes[0] * self.search_size / resize_factor).tolist(), dtype=np.float64)
+        if not np.all(np.isfinite(pred)):
+            return None, float(scores[0])
+        return map_box_back(pred, box, self.search_size, resize_factor), float(scores[0])
 
     def _fit_target_model(
         self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
