@@ -128,7 +128,7 @@ def evaluate_bag(
     make_tracker: Callable[[], Tracker],
     config: PairingConfig = PairingConfig(),
     topics: Topics = Topics(),
-    on_pair: Callable[[], None] | None = None,
+    on_pair: Callable[[], object] | None = None,
     start_box: Sequence[float] | npt.NDArray[np.float64] | None = None,
     protocol: str | None = None,
     params: NodeParameters | None = None,

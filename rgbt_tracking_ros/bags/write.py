@@ -156,7 +156,7 @@ def write_sequence_bag(
     out: str | os.PathLike[str],
     options: BagOptions = BagOptions(),
     overwrite: bool = False,
-    on_frame: Callable[[], None] | None = None,
+    on_frame: Callable[[], object] | None = None,
 ) -> BagSummary:
     """Write the sequence's frames and visible ground truth into a new bag folder `out`."""
     out = Path(out)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,15 +24,6 @@ def _percent(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 2)
 
 
-def _ignoring_result(fn: Callable[[], object]) -> Callable[[], None]:
-    """`fn` as the per-pair callback the bag functions take (tqdm's `update` returns a flag)."""
-
-    def call() -> None:
-        fn()
-
-    return call
-
-
 def from_sequence(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -49,7 +39,7 @@ def from_sequence(args: argparse.Namespace) -> int:
     )
     sequence = read_sequence(args.sequence, args.dataset)
     with tqdm(total=len(sequence), unit="frame", dynamic_ncols=True, disable=args.quiet) as bar:
-        summary = write_sequence_bag(sequence, args.out, options, args.overwrite, _ignoring_result(bar.update))
+        summary = write_sequence_bag(sequence, args.out, options, args.overwrite, bar.update)
     print(f"wrote {summary.path} ({options.storage}): {summary.frames} RGB and {summary.thermal_frames} thermal "
           f"frames over {summary.duration:.2f} s, ground truth on {options.ground_truth_topic}")
     rgb_topic, thermal_topic = image_topics(options)
@@ -96,7 +86,7 @@ def evaluate(args: argparse.Namespace) -> int:
     with tqdm(unit="pair", dynamic_ncols=True, disable=args.quiet) as bar:
         result = evaluate_bag(args.bag, lambda: make_tracker(args.model, args.checkpoint, args.device, args.half,
                                                              args.policy),
-                              config, _topics(args), _ignoring_result(bar.update), _start_box(args.start_box),
+                              config, _topics(args), bar.update, _start_box(args.start_box),
                               args.protocol, params)
     if args.out:
         save_run(args.out, result.run)
