@@ -34,8 +34,9 @@ class CropPeaks:
     raw_off: list[float] = field(default_factory=list)
 
     def add(self, tracker: RGBTTracker, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray, on: bool) -> None:
-        (self.on if on else self.off).append(tracker.peak_at(rgb, thermal, box))
-        (self.raw_on if on else self.raw_off).append(tracker.raw_peak_at(rgb, thermal, box))
+        confidence, raw = tracker.peaks_at(rgb, thermal, box)
+        (self.on if on else self.off).append(confidence)
+        (self.raw_on if on else self.raw_off).append(raw)
 
 
 def crop_peaks(tracker: RGBTTracker, sequence: Sequence, step: int) -> CropPeaks:

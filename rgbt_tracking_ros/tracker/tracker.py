@@ -314,32 +314,32 @@ class RGBTTracker:
             redetected=decision.redetected,
         )
 
-    def peak_at(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> float:
-        """The confidence `track` would report for a search crop centred on `box_xywh` at the
-        base search factor, leaving the target's box and state as they are: what lost
-        thresholds are calibrated on (rgbt_tracking_ros/eval/calibration.py). As in `track`,
-        the target model may learn from a confident crop; calibration turns that off."""
+    def peaks_at(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> tuple[float, float]:
+        """For a search crop centred on `box_xywh` at the base search factor: the confidence
+        `track` would report (what `lost_threshold` is calibrated on) and the raw peak the
+        full-frame search would compare (no window, no target model: `redetect_threshold`),
+        from one model call, leaving the target's box and state as they are
+        (rgbt_tracking_ros/eval/calibration.py)."""
         if self._box is None:
-            raise RuntimeError("peak_at() called before initialize()")
+            raise RuntimeError("peaks_at() called before initialize()")
         rgb, frame = self._prepare(rgb, thermal)
         box = validate_box(box_xywh, rgb.shape[0], rgb.shape[1])
-        return self._search(rgb, frame, box, self._search_factor)[1]
-
-    def raw_peak_at(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> float:
-        """The raw peak the full-frame search would find in a search crop centred on `box_xywh`
-        (no window, no target model): what `redetect_threshold` is calibrated on."""
-        if self._box is None:
-            raise RuntimeError("raw_peak_at() called before initialize()")
-        rgb, frame = self._prepare(rgb, thermal)
-        return self._raw_peak(rgb, frame, validate_box(box_xywh, rgb.shape[0], rgb.shape[1]))[1]
+        output, resize_factor = self._search_output(rgb, frame, box, self._search_factor)
+        return self._decode(output, box, resize_factor)[1], self._decode_raw(output, box, resize_factor)[1]
 
     def _search(
         self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64], factor: float
     ) -> tuple[npt.NDArray[np.float64], float]:
-        """One search crop around `box`: the model call and the score-map decode. Returns the
-        best peak's box (x, y, w, h) in image pixels, not clipped, and its windowed score."""
-        search_size = self.search_size
+        """One search crop around `box`: the model call and the score-map decode (`_decode`)."""
         output, resize_factor = self._search_output(rgb, thermal, box, factor)
+        return self._decode(output, box, resize_factor)
+
+    def _decode(
+        self, output: dict[str, torch.Tensor], box: npt.NDArray[np.float64], resize_factor: float
+    ) -> tuple[npt.NDArray[np.float64], float]:
+        """The best peak of the windowed score map, or of the target model fused with it: its
+        box (x, y, w, h) in image pixels, not clipped, and its score."""
+        search_size = self.search_size
         score_map, size_map, offset_map = self._check_output(output)
         if self._matcher is None:
             boxes, score = decode_boxes(self._window * score_map, size_map, offset_map)
@@ -351,6 +351,18 @@ class RGBTTracker:
         if not np.all(np.isfinite(pred)):
             raise RuntimeError(f"model predicted a non-finite box {pred.tolist()}")
         return map_box_back(pred, box, search_size, resize_factor), float(score[0])
+
+    def _decode_raw(
+        self, output: dict[str, torch.Tensor], box: npt.NDArray[np.float64], resize_factor: float
+    ) -> tuple[npt.NDArray[np.float64] | None, float]:
+        """The learned map's best peak without the Hann window or the target model (a
+        re-detected target may be anywhere in the crop): its box in image pixels (None if not
+        finite) and its score."""
+        boxes, scores = decode_boxes(*self._check_output(output))
+        pred = np.array((boxes[0] * self.search_size / resize_factor).tolist(), dtype=np.float64)
+        if not np.all(np.isfinite(pred)):
+            return None, float(scores[0])
+        return map_box_back(pred, box, self.search_size, resize_factor), float(scores[0])
 
     def _search_output(
         self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64], factor: float
@@ -381,16 +393,10 @@ class RGBTTracker:
     def _raw_peak(
         self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
     ) -> tuple[npt.NDArray[np.float64] | None, float]:
-        """The learned map's best peak on the search crop around `box`, without the Hann
-        window or the target model (a re-detected target may be anywhere in the crop), through
-        the local search's own call (templates encoded once, the tracker's backend): its box in
-        image pixels (None if not finite) and its score."""
+        """`_decode_raw` on the search crop around `box`, through the local search's own call
+        (templates encoded once, the tracker's backend)."""
         output, resize_factor = self._search_output(rgb, thermal, box, self._search_factor)
-        boxes, scores = decode_boxes(*self._check_output(output))
-        pred = np.array((boxes[0] * self.search_size / resize_factor).tolist(), dtype=np.float64)
-        if not np.all(np.isfinite(pred)):
-            return None, float(scores[0])
-        return map_box_back(pred, box, self.search_size, resize_factor), float(scores[0])
+        return self._decode_raw(output, box, resize_factor)
 
     def _fit_target_model(
         self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
