@@ -123,6 +123,24 @@ def test_search_widens_step_by_step_up_to_the_cap():
     assert state.search_factor == CONFIG.search_factor and state.frames_since_seen == 0
 
 
+def test_a_lost_target_needs_the_reacquire_threshold_to_come_back():
+    p = policy(lost_threshold=0.10, reacquire_threshold=0.15)
+    state = TargetState(p, np.array([100.0, 80, 40, 30]))
+    assert state.update(np.array([100.0, 80, 40, 30]), 0.12, HEIGHT, WIDTH).state is TrackState.TRACKING
+    assert state.update(np.zeros(4), 0.05, HEIGHT, WIDTH).state is TrackState.LOST
+    stays = state.update(np.array([10.0, 10, 40, 30]), 0.12, HEIGHT, WIDTH)
+    assert stays.state is TrackState.LOST and stays.frames_since_seen == 2
+    assert stays.reason == "confidence 0.120 below reacquire_threshold 0.15"
+    np.testing.assert_array_equal(stays.box, [100, 80, 40, 30])
+    back = state.update(np.array([10.0, 10, 40, 30]), 0.16, HEIGHT, WIDTH)
+    assert back.state is TrackState.TRACKING and back.reason.startswith("re-acquired after 2 lost frame(s)")
+    # Never below the lost threshold, whatever it is set to.
+    assert policy(lost_threshold=0.3, reacquire_threshold=0.15).reacquire_threshold == 0.15
+    high = TargetState(policy(lost_threshold=0.3, reacquire_threshold=0.15), np.array([100.0, 80, 40, 30]))
+    high.update(np.zeros(4), 0.0, HEIGHT, WIDTH)
+    assert high.update(np.zeros(4), 0.2, HEIGHT, WIDTH).reason == "confidence 0.200 below lost_threshold 0.3"
+
+
 def test_full_frame_search_falls_due_every_interval():
     state = TargetState(policy(redetect_interval=4), np.array([100.0, 80, 40, 30]))
     due = []
@@ -186,6 +204,9 @@ def test_thresholds_default_to_the_model_config():
     assert both.redetect_threshold == 0.6
     assert state_policy(TrackerConfig(lost_threshold=0.1), {"tracker": {"lost_threshold": 0.4}}).lost_threshold == 0.1
     assert state_policy(TrackerConfig(), None).lost_threshold == 0.25  # DEFAULT_LOST_THRESHOLD
+    assert both.reacquire_threshold == 0.4  # no hysteresis unless the model config sets one
+    assert state_policy(TrackerConfig(), {"tracker": {"reacquire_threshold": 0.5}}).reacquire_threshold == 0.5
+    assert state_policy(TrackerConfig(reacquire_threshold=0.2), {"tracker": {"reacquire_threshold": 0.5}}).reacquire_threshold == 0.2
 
 
 # ------------------------------------------------------------------ tracker with fakes

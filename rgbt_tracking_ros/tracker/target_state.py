@@ -15,7 +15,10 @@ Two policies:
   so the cost per frame does not change), and templates are only taken from confident frames.
   Every ``redetect_interval`` lost frames the tracker searches the whole frame (see
   `tile_boxes`); its best raw peak re-acquires the target if it reaches
-  ``redetect_threshold``. A confident local peak re-acquires it at once. While tracking, the
+  ``redetect_threshold``. A local peak re-acquires it at once if its confidence reaches
+  ``reacquire_threshold`` (at least ``lost_threshold``: a LOST target needs a clearer peak to
+  come back than a tracked one needs to stay, so background that scrapes past
+  ``lost_threshold`` in the widened search is not taken for it). While tracking, the
   box size moves towards the prediction by ``size_smoothing`` (exponential smoothing in log
   space) after the change of scale sqrt(w h) and of aspect w / h is clamped to
   ``max_scale_step`` / ``max_aspect_step`` (natural-log units per frame; 0.156 is the 99th
@@ -44,6 +47,7 @@ class StatePolicy:
     policy: str
     lost_threshold: float
     redetect_threshold: float
+    reacquire_threshold: float
     search_factor: float
     search_growth: float
     max_search_factor: float
@@ -56,7 +60,7 @@ class StatePolicy:
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
-        for name in ("lost_threshold", "redetect_threshold"):
+        for name in ("lost_threshold", "redetect_threshold", "reacquire_threshold"):
             if not np.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be finite, got {getattr(self, name)}")
         if not self.search_growth >= 1.0:
@@ -166,6 +170,9 @@ class TargetState:
             return Decision(self.box.copy(), state, self.frames_since_seen, reason, take_template=True)
         if lost:
             return self._lose(f"confidence {confidence:.3f} below lost_threshold {p.lost_threshold:g}")
+        reacquire = max(p.reacquire_threshold, p.lost_threshold)
+        if self.frames_since_seen and not confidence >= reacquire:
+            return self._lose(f"confidence {confidence:.3f} below reacquire_threshold {reacquire:g}")
         was_lost = self.frames_since_seen
         self._accept(predicted, height, width)
         reason = f"re-acquired after {was_lost} lost frame(s), confidence {confidence:.3f}" if was_lost else ""

@@ -68,6 +68,9 @@ class TrackerConfig:
     # Raw peak score a full-frame search needs to re-acquire; None: the model config's
     # `tracker.redetect_threshold`, else the lost threshold.
     redetect_threshold: float | None = None
+    # Confidence a local peak needs to re-acquire a LOST target; None: the model config's
+    # `tracker.reacquire_threshold`, else the lost threshold (no hysteresis).
+    reacquire_threshold: float | None = None
     search_growth: float = 1.15  # search factor x this per LOST frame (robust) ...
     max_search_factor: float = 6.0  # ... up to this
     redetect_interval: int = 10  # full-frame search every this many LOST frames; 0: never
@@ -122,7 +125,7 @@ def _check_config(config: TrackerConfig) -> None:
         raise ValueError("template_factor and search_factor must be positive")
     if config.policy not in TRACKER_POLICIES:
         raise ValueError(f"policy must be one of {TRACKER_POLICIES}, got {config.policy!r}")
-    for name in ("lost_threshold", "redetect_threshold"):
+    for name in ("lost_threshold", "redetect_threshold", "reacquire_threshold"):
         value = getattr(config, name)
         if value is not None and not np.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value}")
@@ -167,11 +170,15 @@ def state_policy(config: TrackerConfig, model_config: Mapping[str, Any] | None =
     redetect = config.redetect_threshold
     if redetect is None:
         redetect = float(defaults.get("redetect_threshold", lost))
+    reacquire = config.reacquire_threshold
+    if reacquire is None:
+        reacquire = float(defaults.get("reacquire_threshold", lost))
     search_factor = DEFAULT_SEARCH_FACTOR if config.search_factor is None else config.search_factor
     return StatePolicy(
         policy=config.policy,
         lost_threshold=lost,
         redetect_threshold=redetect,
+        reacquire_threshold=reacquire,
         search_factor=search_factor,
         search_growth=config.search_growth,
         max_search_factor=max(config.max_search_factor, search_factor),
