@@ -23,13 +23,14 @@ def model():
     return build_model("compact_rgbt").eval()
 
 
-def _inputs(batch: int = 1):
+def _inputs(model, batch: int = 1):
     generator = torch.Generator().manual_seed(1)
+    z, x = model.geometry.template_size, model.geometry.search_size
     return (
-        torch.randn(batch, 3, 128, 128, generator=generator),
-        torch.randn(batch, 3, 128, 128, generator=generator),
-        torch.randn(batch, 3, 256, 256, generator=generator),
-        torch.randn(batch, 3, 256, 256, generator=generator),
+        torch.randn(batch, 3, z, z, generator=generator),
+        torch.randn(batch, 3, z, z, generator=generator),
+        torch.randn(batch, 3, x, x, generator=generator),
+        torch.randn(batch, 3, x, x, generator=generator),
     )
 
 
@@ -77,14 +78,15 @@ def test_only_the_small_part_trains(model):
 
 def test_outputs_fit_the_tracker(model):
     with torch.no_grad():
-        output = model(*_inputs(2))
-    assert output["score_map"].shape == (2, 1, 16, 16)
-    assert output["size_map"].shape == (2, 2, 16, 16)
-    assert output["offset_map"].shape == (2, 2, 16, 16)
+        output = model(*_inputs(model, 2))
+    grid = (model.geometry.feat_size,) * 2
+    assert output["score_map"].shape == (2, 1, *grid)
+    assert output["size_map"].shape == (2, 2, *grid)
+    assert output["offset_map"].shape == (2, 2, *grid)
 
 
 def test_encoded_templates_give_the_same_output(model):
-    z_rgb, z_x, x_rgb, x_x = _inputs()
+    z_rgb, z_x, x_rgb, x_x = _inputs(model)
     with torch.no_grad():
         whole = model(z_rgb, z_x, x_rgb, x_x)
         split = model.track_search(model.encode_templates(z_rgb, z_x), x_rgb, x_x)
@@ -104,8 +106,9 @@ def test_tracker_encodes_the_template_once(model, target_model):
             tracker.track(rgb, thermal)
     finally:
         handle.remove()
-    # The online target model fits once on the first frame's search crop (one more 256 call).
-    assert calls == [128] + [256] * target_model + [256, 256, 256]
+    # The online target model fits once on the first frame's search crop (one more search call).
+    z, x = model.geometry.template_size, model.geometry.search_size
+    assert calls == [z] + [x] * target_model + [x, x, x]
 
 
 def test_checkpoint_without_the_packaged_backbone_loads(model, tmp_path):
@@ -127,7 +130,7 @@ def test_whole_checkpoint_round_trips(model, tmp_path):
     loaded = load_model(checkpoint=tmp_path / "whole.pt").eval()
     with torch.no_grad():
         np.testing.assert_allclose(
-            loaded(*_inputs())["score_map"].numpy(), model(*_inputs())["score_map"].numpy(), atol=1e-6
+            loaded(*_inputs(model))["score_map"].numpy(), model(*_inputs(model))["score_map"].numpy(), atol=1e-6
         )
 
 

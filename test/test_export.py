@@ -26,8 +26,9 @@ def test_compact_model_with_its_scans_exports_and_matches(tmp_path: Path) -> Non
     graph = onnx.load(str(path))
     assert graph.opset_import[0].version >= 17
     inputs = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.graph.input}
-    assert inputs == {"template_rgb": [1, 3, 128, 128], "template_thermal": [1, 3, 128, 128],
-                      "search_rgb": [1, 3, 256, 256], "search_thermal": [1, 3, 256, 256]}
+    z, x = model.geometry.template_size, model.geometry.search_size
+    assert inputs == {"template_rgb": [1, 3, z, z], "template_thermal": [1, 3, z, z],
+                      "search_rgb": [1, 3, x, x], "search_thermal": [1, 3, x, x]}
     result = check_onnx(model, path)
     assert result["ok"], result
 

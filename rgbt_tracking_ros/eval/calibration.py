@@ -21,7 +21,7 @@ from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.target_model import TargetModelConfig
 
 THRESHOLDS = (0.05, 0.08, 0.10, 0.12, 0.15, 0.18, 0.25)
-REDETECT_THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6, 0.62)
+REDETECT_THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.56, 0.6)
 
 
 @dataclass
