@@ -58,8 +58,9 @@ def test_onnx_tracker_boxes_equal_the_torch_trackers_on_a_held_out_sequence(trai
     np.testing.assert_allclose(boxes_onnx, boxes_torch, atol=0.05)  # pixels, after 24 frames of feedback
     # The graphs agree with PyTorch to 1e-4 of each output's largest value (the backend's own
     # check); the target model's confidence weighs about 300 feature channels, so its
-    # agreement is relative: 1e-3 (measured: 2e-4 on the first frame, at most 6e-4).
-    np.testing.assert_allclose(scores_onnx, scores_torch, rtol=1e-3, atol=0)
+    # agreement is relative (measured: at most 4.2e-4, or 8.4e-4 of the value, over the 24
+    # frames).
+    np.testing.assert_allclose(scores_onnx, scores_torch, rtol=2e-3, atol=0)
     # The default ("auto") is onnxruntime for this model on CPU.
     assert RGBTTracker(model, TrackerConfig()).backend == "onnxruntime"
 
