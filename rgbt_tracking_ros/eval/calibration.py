@@ -38,6 +38,12 @@ class CropPeaks:
         (self.on if on else self.off).append(confidence)
         (self.raw_on if on else self.raw_off).append(raw)
 
+    def extend(self, other: CropPeaks) -> None:
+        self.on += other.on
+        self.off += other.off
+        self.raw_on += other.raw_on
+        self.raw_off += other.raw_off
+
 
 def crop_peaks(tracker: RGBTTracker, sequence: Sequence, step: int) -> CropPeaks:
     """On- and off-target peaks on every `step`-th frame after the first, with the tracker
@@ -73,8 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     total = CropPeaks()
     for sequence in tqdm(read_dataset("otb", args.data), desc="sequences"):
         peaks = crop_peaks(RGBTTracker(model, config), sequence, args.step)
-        for name in ("on", "off", "raw_on", "raw_off"):
-            getattr(total, name).extend(getattr(peaks, name))
+        total.extend(peaks)
         on, off = peaks.on, peaks.off
         tqdm.write(f"{sequence.name}: on-target median {np.median(on):.3f} p10 {np.percentile(on, 10):.3f}"
                    + (f", off-target median {np.median(off):.3f} p90 {np.percentile(off, 90):.3f}" if off else "")
@@ -92,6 +97,7 @@ def _table(title: str, on: list[float], off: list[float], thresholds: tuple[floa
     print("|---|---|---|")
     for threshold in thresholds:
         print(f"| {threshold:g} | {100 * np.mean(on_array < threshold):.0f}% | {100 * np.mean(off_array >= threshold):.0f}% |")
+
 
 if __name__ == "__main__":
     main()

@@ -353,11 +353,10 @@ class RGBTTracker:
         else:  # instance-aware matching: the online target model fused with the score map
             previous_wh = (box[2:] * resize_factor / search_size).tolist()
             boxes, score = self._matcher.locate(output["search_features"], score_map, size_map, previous_wh)
-        # Scaled in float32 before leaving torch, as the official code does.
-        pred = np.array((boxes[0] * search_size / resize_factor).tolist(), dtype=np.float64)
-        if not np.all(np.isfinite(pred)):
-            raise RuntimeError(f"model predicted a non-finite box {pred.tolist()}")
-        return map_box_back(pred, box, search_size, resize_factor), float(score[0])
+        found = self._image_box(boxes, box, resize_factor)
+        if found is None:
+            raise RuntimeError(f"model predicted a non-finite box {boxes[0].tolist()}")
+        return found, float(score[0])
 
     def _decode_raw(
         self, output: dict[str, torch.Tensor], box: npt.NDArray[np.float64], resize_factor: float
@@ -366,10 +365,17 @@ class RGBTTracker:
         re-detected target may be anywhere in the crop): its box in image pixels (None if not
         finite) and its score."""
         boxes, scores = decode_boxes(*self._check_output(output))
+        return self._image_box(boxes, box, resize_factor), float(scores[0])
+
+    def _image_box(
+        self, boxes: torch.Tensor, box: npt.NDArray[np.float64], resize_factor: float
+    ) -> npt.NDArray[np.float64] | None:
+        """A decoded normalised box of the crop around `box` in image pixels, or None if it
+        is not finite. Scaled in float32 before leaving torch, as the official code does."""
         pred = np.array((boxes[0] * self.search_size / resize_factor).tolist(), dtype=np.float64)
         if not np.all(np.isfinite(pred)):
-            return None, float(scores[0])
-        return map_box_back(pred, box, self.search_size, resize_factor), float(scores[0])
+            return None
+        return map_box_back(pred, box, self.search_size, resize_factor)
 
     def _search_output(
         self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64], factor: float
