@@ -125,6 +125,18 @@ def test_checkpoint_without_the_packaged_backbone_loads(model, tmp_path):
         load_model(checkpoint=path)
 
 
+def test_shipped_weights_carry_the_registered_config():
+    """Loading the shipped file by path must give the same model and thresholds as loading
+    it by name: a stale `tracker:` section stored at training time would win otherwise."""
+    from rgbt_tracking_ros.models import load_model_config
+    from rgbt_tracking_ros.models.loading import shipped_weights
+
+    registered = load_model_config("compact_rgbt")
+    path = shipped_weights(registered)
+    assert path is not None
+    assert read_checkpoint(path).model_config == registered
+
+
 def test_whole_checkpoint_round_trips(model, tmp_path):
     save_checkpoint(tmp_path / "whole.pt", model, model.config)
     loaded = load_model(checkpoint=tmp_path / "whole.pt").eval()
