@@ -362,6 +362,19 @@ def test_health_warns_over_the_latency_budget():
     assert health.evaluate(_snapshot())[0] == health.OK
 
 
+def test_health_names_stamps_off_the_node_clock_instead_of_a_latency():
+    years_ms = 3 * 365.25 * 86400e3
+    level, message, values = health.evaluate(_snapshot(times=health.PeriodTimes([10.0], [years_ms], 1, taken=30)))
+    assert level == health.WARN and "3.0 years behind the node's clock on 1 of 1" in message
+    assert "use_sim_time" in message and "exceeds latency_budget" not in message
+    assert dict(values)["latency_ms_mean"] == "" and dict(values)["latency_ms_max"] == ""
+    # Mixed: only the on-clock samples are latencies; a camera clock 5 s ahead is off it too.
+    level, message, values = health.evaluate(_snapshot(
+        times=health.PeriodTimes([10.0, 10.0, 10.0], [30.0, 50.0, -5000.0], 3, taken=30)))
+    assert "5.0 s ahead of the node's clock on 1 of 3" in message
+    assert dict(values)["latency_ms_mean"] == "40.00" and dict(values)["latency_ms_max"] == "50.00"
+
+
 # ----------------------------------------------------------------------------- schema
 
 

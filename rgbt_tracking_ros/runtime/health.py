@@ -102,6 +102,12 @@ class Snapshot:
 
 
 _MIN_JUDGED_PAIRS = 5  # fewer pairs in a period: too few to judge the answered ratio
+# A stamp further behind the node's clock than this, or further ahead than OFF_CLOCK_AHEAD_S,
+# is not on that clock (a recording replayed without use_sim_time, a camera clock that is not
+# synchronised): now - stamp is then the clocks' difference, not a latency. The one-slot
+# mailbox keeps a true latency near one inference time, far below this.
+OFF_CLOCK_BEHIND_S = 600.0
+OFF_CLOCK_AHEAD_S = 1.0
 
 
 def _rate(count: int, elapsed: float) -> float:
@@ -112,11 +118,36 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def _span(seconds: float) -> str:
+    """A clock difference in the largest unit that keeps it readable."""
+    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
+
+
+def _on_clock(latency_ms: float) -> bool:
+    return -1e3 * OFF_CLOCK_AHEAD_S <= latency_ms <= 1e3 * OFF_CLOCK_BEHIND_S
+
+
+def _off_clock(latencies_ms: Sequence[float]) -> str | None:
+    """Why the stamps are not on the node's clock, or None when they all are."""
+    off = [ms for ms in latencies_ms if not _on_clock(ms)]
+    if not off:
+        return None
+    worst = max(off, key=abs) / 1e3
+    where = f"{_span(worst)} behind" if worst > 0 else f"{_span(-worst)} ahead of"
+    return (f"image stamps are {where} the node's clock on {len(off)} of {len(latencies_ms)} "
+            "output(s): not on its clock (a recording replayed without use_sim_time and "
+            "/clock, or an unsynchronised camera clock), so their latency is not measured")
+
+
 def evaluate(snapshot: Snapshot) -> tuple[int, str, list[tuple[str, str]]]:
     """(level, message, key-value pairs): ERROR for a model failure or a silent camera, STALE
     while a camera has sent nothing, WARN for sync trouble, camera stamps whose offset (found
     from the images) exceeds half the slop, malformed images, a tracker that
-    answers too few of the pairs or a latency over budget, else OK."""
+    answers too few of the pairs, image stamps that are not on the node's clock or a latency
+    over budget, else OK."""
     s, times = snapshot, snapshot.times
     problems: list[tuple[int, str]] = []
     if times.model_errors:
@@ -144,11 +175,17 @@ def evaluate(snapshot: Snapshot) -> tuple[int, str, list[tuple[str, str]]]:
                                f"{_rate(offered, s.elapsed_s):.1f} Hz){cost}: the model is too "
                                "slow for the cameras (use a GPU, half precision or a smaller "
                                "model)"))
+    off_clock = _off_clock(times.latency_ms)
+    if off_clock:
+        problems.append((WARN, off_clock))
+    latencies = [ms for ms in times.latency_ms if _on_clock(ms)]
     budget_ms = 1e3 * s.latency_budget_s
-    if times.latency_ms and _mean(times.latency_ms) > budget_ms:
-        problems.append((WARN, f"latency {_mean(times.latency_ms):.0f} ms (max "
-                               f"{max(times.latency_ms):.0f} ms) from image stamp to output "
+    if latencies and _mean(latencies) > budget_ms:
+        problems.append((WARN, f"latency {_mean(latencies):.0f} ms (max "
+                               f"{max(latencies):.0f} ms) from image stamp to output "
                                f"exceeds latency_budget {budget_ms:.0f} ms"))
+    # Published pairs whose stamps are all off the clock have no latency: empty, not 0.
+    unmeasured = bool(times.latency_ms) and not latencies
     level = max((lvl for lvl, _ in problems), default=OK)
     if level == OK:
         message = s.state
@@ -171,8 +208,8 @@ def evaluate(snapshot: Snapshot) -> tuple[int, str, list[tuple[str, str]]]:
         "pairing_resets": str(s.resets_total),
         "inference_ms_mean": f"{_mean(times.inference_ms):.2f}",
         "inference_ms_max": f"{max(times.inference_ms, default=0.0):.2f}",
-        "latency_ms_mean": f"{_mean(times.latency_ms):.2f}",
-        "latency_ms_max": f"{max(times.latency_ms, default=0.0):.2f}",
+        "latency_ms_mean": "" if unmeasured else f"{_mean(latencies):.2f}",
+        "latency_ms_max": "" if unmeasured else f"{max(latencies, default=0.0):.2f}",
         "model_errors": str(s.model_errors_total),
         "device": s.device,
         "model": s.model,
