@@ -117,3 +117,23 @@ def test_state_rows_report_the_state_each_case_reached() -> None:
         assert row["state"] == state and row["reached"] == "LOST 3" and row["median_ms"] > 0
     assert set(STATES) >= {"tracking, box 40 px", "tracking, box 300 px"}
     assert "(reached: LOST 3)" in table([{"kind": "state", **row}])
+
+
+def test_target_model_rows_time_its_response_and_refresh(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "bench.json"
+    assert cli.main(["bench", "--quick", "--devices", "cpu", "--models", "compact_rgbt", "--what", "target",
+                     "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [row["call"] for row in rows] == ["respond", "refresh"]
+    assert all(row["kind"] == "target_model" and row["median_ms"] > 0 for row in rows)
+    # The compact model's search features: 2 x (40 + 112) channels on the 192 px crop's 24 x 24 grid.
+    assert {row["grid"] for row in rows} == {"304x24x24"}
+    assert "refresh on 304x24x24 search features" in capsys.readouterr().out
+
+
+def test_target_model_rows_refuse_a_model_without_search_features() -> None:
+    from rgbt_tracking_ros.benchmark.cases import bench_target_model
+    from rgbt_tracking_ros.models.loading import load_model
+
+    with pytest.raises(ValueError, match="no search features"):
+        bench_target_model(load_model("dmtrack_rgbt"), "respond", warmup=1, iterations=1)

@@ -87,6 +87,39 @@ def bench_model(model: nn.Module, device: torch.device, precision: str, executio
             "backend": "torch" if runner is None else runner.name}
 
 
+# The online target model's two costs: its response, on every frame, and a refresh (a new
+# training frame and a few solver steps), on every `update_interval`-th confident frame.
+TARGET_MODEL_CALLS = ("respond", "refresh")
+
+
+def bench_target_model(model: nn.Module, call: str, warmup: int, iterations: int) -> dict[str, Any]:
+    """One target-model call (`TARGET_MODEL_CALLS`) on the model's own search features of a
+    synthetic crop, with a full memory of training frames: the refresh is a spike that the
+    tracker step's median hides, so it gets a row of its own."""
+    from rgbt_tracking_ros.export import sample_inputs  # imports the synthetic data: only here
+    from rgbt_tracking_ros.tracker.target_model import InstanceMatcher
+
+    groups = getattr(model, "SEARCH_FEATURE_GROUPS", None)
+    if groups is None:
+        raise ValueError(f"{type(model).__name__} returns no search features for a target model")
+    geometry = model_geometry(model)
+    calls = tracking_model(model.eval())
+    template_rgb, template_x, search_rgb, search_x = sample_inputs(model)
+    with torch.inference_mode():
+        output = calls.track_search(calls.encode_templates(template_rgb, template_x), search_rgb, search_x)
+    matcher = InstanceMatcher(None, groups)
+    side = 1.0 / geometry.search_factor  # a square target, as the search crop is cut around one
+    matcher.fit(output["search_features"], output["size_map"], (side, side))
+    target = matcher.filter
+    features = output["search_features"][0].float()
+    centre = ((features.shape[1] - 1) / 2, (features.shape[2] - 1) / 2)
+    for _ in range(target.config.memory):
+        target.update(features, centre)
+    action = {"respond": lambda: target.respond(features), "refresh": lambda: target.update(features, centre)}[call]
+    latency = time_calls(action, torch.device("cpu"), warmup, iterations)
+    return {**latency.as_dict(), "backend": "torch", "call": call, "grid": "x".join(map(str, features.shape))}
+
+
 def _frame_pairs(sequence: SyntheticSequence) -> list[tuple[np.ndarray, np.ndarray]]:
     return list(zip(sequence.rgb, sequence.thermal))
 

@@ -35,6 +35,8 @@ def _notes(row: dict[str, Any]) -> str:
         notes.append(f"IoU vs fp32 mean {row['mean_iou']:.4f} min {row['min_iou']:.3f} ({row['frames']} frames)")
     if "state" in row:
         notes.append(f"{row['state']} (reached: {row['reached']})")
+    if "call" in row:
+        notes.append(f"{row['call']} on {row['grid']} search features")
     if "error" in row:
         notes.append(f"failed: {row['error']}")
     return "; ".join(notes)

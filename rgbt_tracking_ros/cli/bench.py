@@ -20,7 +20,7 @@ from ..benchmark import cases, plan
 from ..benchmark.environment import describe
 from ..benchmark.report import add_published_ratio, table, write_json
 
-WHAT = ("model", "tracker", "states", "scan", "agreement", "peer")
+WHAT = ("model", "tracker", "states", "target", "scan", "agreement", "peer")
 BACKENDS = ("torch", "onnxruntime", "auto")
 FRAME_SIZE = (512, 640)  # (height, width) of the synthetic frames: a common thermal resolution
 SCAN_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -100,6 +100,12 @@ def _model_rows(rows: list[dict[str, Any]], device: torch.device, name: str, arg
             if "agreement" in args.what and trained and fast and sequence is not None:
                 _measure(rows, {"kind": "agreement", **base},
                          lambda: cases.box_agreement(model, device, precision, execution, sequence))
+    # The target model runs on CPU tensors whatever the device: measured once, on the CPU pass.
+    if "target" in args.what and device.type == "cpu" and hasattr(model, "SEARCH_FEATURE_GROUPS"):
+        budget = plan.budget("tracker", device, False, args.quick, args.warmup, args.iterations)
+        for call in cases.TARGET_MODEL_CALLS:
+            row = dict(kind="target_model", name=name, device="cpu", precision="fp32", execution="eager")
+            _measure(rows, row, lambda: cases.bench_target_model(model, call, budget.warmup, budget.iterations))
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
