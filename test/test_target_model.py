@@ -105,8 +105,31 @@ def test_memory_is_bounded_and_keeps_the_first_frame():
     for seed in range(10, 16):
         model.update(_scene([(target, 16, 16)], seed=seed), (16, 16))
     assert len(model._samples) == 3
-    assert torch.equal(model._samples[0][0], model.project(first))
+    assert torch.equal(model._samples[0][0], model._spectrum(model.project(first)))
     assert sum(model._weights) == pytest.approx(1.0)
+
+
+def test_the_stacked_frames_operator_and_its_transpose_agree():
+    """<A f, r> = <f, A^T r> summed over the training frames: the solver's normal equations
+    take the transpose's sum over frames on the spectra, in one inverse FFT."""
+    target, other = _appearances()
+    model = DiscriminativeTargetModel(TargetModelConfig(memory=4))
+    model.fit(_scene([(target, 16, 16), (other, 8, 24)], seed=1), (16, 16), (7, 7))
+    for seed in (2, 3, 4):
+        model.update(_scene([(target, 15, 17)], seed=seed), (15, 17))
+    spectra = torch.stack([spectrum for spectrum, _ in model._samples])
+    generator = torch.Generator().manual_seed(0)
+    filt = torch.randn(model.filter.shape, generator=generator)
+    residuals = torch.randn(len(model._samples), GRID, GRID, generator=generator)
+    forward = model._apply(spectra, model._kernel(filt, GRID, GRID), GRID, GRID)
+    assert forward.shape == residuals.shape
+    lhs = float((forward * residuals).sum())
+    rhs = float((filt * model._apply_transposed(spectra, residuals)).sum())
+    assert lhs == pytest.approx(rhs, rel=1e-4)
+    # Frame by frame, the same forward maps.
+    for index, (spectrum, _) in enumerate(model._samples):
+        alone = model._apply(spectrum, model._kernel(filt, GRID, GRID), GRID, GRID)
+        assert torch.allclose(alone, forward[index], atol=1e-5)
 
 
 def test_refine_peak_finds_a_sub_cell_maximum():

@@ -72,9 +72,10 @@ class DiscriminativeTargetModel:
         self.reference_peak = 1.0  # the fitted filter's response peak on the first frame
         self._projection: torch.Tensor | None = None  # (D, C)
         self._scales: torch.Tensor | None = None  # (C,)
-        self._samples: list[tuple[torch.Tensor, torch.Tensor]] = []  # (features (D,H,W), label (H,W))
+        # Training frames: the spectrum of their projected features (`_spectrum`), computed
+        # once when the frame joins, and their label (H, W).
+        self._samples: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._weights: list[float] = []
-        self._spectra: list[torch.Tensor] = []
         self._filter_spectrum: torch.Tensor | None = None
         self._regulariser = 0.0
         self._sigma = 1.0
@@ -123,42 +124,42 @@ class DiscriminativeTargetModel:
         return torch.conj(torch.fft.rfft2(torch.roll(kernel, (-(kh // 2), -(kw // 2)), dims=(1, 2))))
 
     def _apply(self, spectrum: torch.Tensor, kernel: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """out[i, j] = sum_{d,u,v} x_d[i + u - kh//2, j + v - kw//2] f_d[u, v]: (H, W), with
-        `kernel` = `_kernel(f)`."""
-        out: torch.Tensor = torch.fft.irfft2((spectrum * kernel).sum(0), s=self._padded(height, width))
-        return out[:height, :width]
+        """out[i, j] = sum_{d,u,v} x_d[i + u - kh//2, j + v - kw//2] f_d[u, v]: (..., H, W) for
+        spectra (..., D, H', W') (one frame or a stack), with `kernel` = `_kernel(f)`."""
+        out: torch.Tensor = torch.fft.irfft2((spectrum * kernel).sum(-3), s=self._padded(height, width))
+        return out[..., :height, :width]
 
-    def _apply_transposed(self, spectrum: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        """grad_f of sum_ij r_ij (A f)_ij: (1, D, kh, kw)."""
+    def _apply_transposed(self, spectra: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:
+        """grad_f of sum_s sum_ij r_sij (A_s f)_ij for spectra (S, D, H', W') and residuals
+        (S, H, W): (1, D, kh, kw). The sum over frames is taken on the spectra (it is linear),
+        so one inverse FFT serves every frame."""
         kh, kw = self._fitted_filter().shape[-2:]
-        padded = self._padded(*residual.shape)
-        lags: torch.Tensor = torch.fft.irfft2(spectrum * torch.conj(self._spectrum(residual)), s=padded)
+        padded = self._padded(*residuals.shape[-2:])
+        cross = (spectra * torch.conj(self._spectrum(residuals)).unsqueeze(1)).sum(0)
+        lags: torch.Tensor = torch.fft.irfft2(cross, s=padded)
         lags = torch.roll(lags, (kh // 2, kw // 2), dims=(1, 2))
         return lags[None, :, :kh, :kw]
 
-    def _normal(self, filt: torch.Tensor) -> torch.Tensor:
-        """(sum_s w_s A_s^T A_s + lambda) filt."""
-        out = self._regulariser * filt
-        height, width = self._samples[0][0].shape[-2:]
-        kernel = self._kernel(filt, height, width)
-        for weight, spectrum in zip(self._weights, self._spectra):
-            out = out + weight * self._apply_transposed(spectrum, self._apply(spectrum, kernel, height, width))
-        return out
+    def _normal(self, filt: torch.Tensor, spectra: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """(sum_s w_s A_s^T A_s + lambda) filt, over the stacked frames' spectra."""
+        height, width = self._samples[0][1].shape
+        responses = self._apply(spectra, self._kernel(filt, height, width), height, width)
+        return self._regulariser * filt + self._apply_transposed(spectra, responses * weights)
 
     def _solve(self, iterations: int) -> None:
         """Conjugate gradients on the normal equations, from the current filter."""
-        self._spectra = [self._spectrum(x) for x, _ in self._samples]
+        spectra = torch.stack([spectrum for spectrum, _ in self._samples])
+        weights = torch.tensor(self._weights, dtype=torch.float32)[:, None, None]
+        labels = torch.stack([label for _, label in self._samples])
         filt = self._fitted_filter()
-        rhs = torch.zeros_like(filt)
-        for (_, label), weight, spectrum in zip(self._samples, self._weights, self._spectra):
-            rhs = rhs + weight * self._apply_transposed(spectrum, label)
-        residual = rhs - self._normal(filt)
+        rhs = self._apply_transposed(spectra, labels * weights)
+        residual = rhs - self._normal(filt, spectra, weights)
         direction = residual.clone()
         norm = float((residual * residual).sum())
         for _ in range(iterations):
             if norm <= 1e-12:
                 break
-            product = self._normal(direction)
+            product = self._normal(direction, spectra, weights)
             curvature = float((direction * product).sum())
             if curvature <= 0:
                 break
@@ -169,7 +170,7 @@ class DiscriminativeTargetModel:
             direction = residual + (new_norm / norm) * direction
             norm = new_norm
         self.filter = filt
-        self._filter_spectrum = self._kernel(filt, *self._samples[0][0].shape[-2:])
+        self._filter_spectrum = self._kernel(filt, *self._samples[0][1].shape)
 
     def fit(
         self,
@@ -209,7 +210,7 @@ class DiscriminativeTargetModel:
         self.filter = torch.zeros(1, x.shape[0], kh, kw)
         # A filter cell sees about one unit of feature energy per image position.
         self._regulariser = self.config.regularisation * height * width / x.shape[0]
-        self._samples = [(x, self._label(height, width, centre))]
+        self._samples = [(self._spectrum(x), self._label(height, width, centre))]
         self._weights = [1.0]
         self._solve(self.config.fit_iterations)
         self.reference_peak = float(self.respond(features).max())
@@ -231,7 +232,7 @@ class DiscriminativeTargetModel:
         rate = self.config.learning_rate if rate is None else rate
         x = self.project(features)
         self._weights = [weight * (1.0 - rate) for weight in self._weights]
-        self._samples.append((x, self._label(x.shape[1], x.shape[2], centre)))
+        self._samples.append((self._spectrum(x), self._label(x.shape[1], x.shape[2], centre)))
         self._weights.append(rate)
         if len(self._samples) > max(self.config.memory, 2):
             drop = 1 + min(range(len(self._weights) - 1), key=lambda i: self._weights[1 + i])
