@@ -45,6 +45,21 @@ class TargetModelConfig:
     weight: float = 0.7  # weight of the filter's response against the learned score map
     size_rate: float = 0.15  # how far a confident frame moves the size toward the calibrated head's
     max_size_change: float = 0.05  # at most this relative size change per frame
+    # How far the head's size is trusted: on the first frame the head is probed on crops
+    # 1 / size_probe and size_probe times the first box's scale. The slope of log(head size)
+    # against log(crop scale) is -1 for a head that follows the target's scale and 0 for one
+    # that always answers the same share of the crop. From a slope of -size_trust_slopes[0]
+    # (and flatter: the size stays) to -size_trust_slopes[1] (and steeper: all of size_rate),
+    # size_rate is scaled in between. size_probe 1: no probe, full trust.
+    size_probe: float = 1.25
+    size_trust_slopes: tuple[float, float] = (0.2, 0.6)
+
+    def __post_init__(self) -> None:
+        if not self.size_probe >= 1.0:
+            raise ValueError(f"size_probe must be >= 1 (1: no probe), got {self.size_probe}")
+        low, high = self.size_trust_slopes
+        if not 0 <= low < high:
+            raise ValueError(f"size_trust_slopes must be 0 <= low < high, got {self.size_trust_slopes}")
 
 
 def _hann(size: int) -> torch.Tensor:
@@ -271,7 +286,12 @@ class InstanceMatcher:
 
     Box size: the learned size map over-estimates (about 1.8x the target's area on real
     scenes), so it is calibrated on the first frame (ratio of the true size to the head's size
-    at the target) and only moves the size by a bounded step on confident frames.
+    at the target) and only moves the size by a bounded step on confident frames. On real
+    scenes the head can also barely follow the target's scale: then the search crop, cut
+    around the box it estimated, feeds its bias back (a box 9 % too large gives a crop 9 %
+    too large, on which the head again answers too large), and the box grows frame after
+    frame. `measure_size_response` finds on the first frame how far the head follows scale,
+    and `size_trust` scales the size steps by it.
     """
 
     def __init__(self, config: TargetModelConfig | None = None, groups: tuple[int, ...] | None = None):
@@ -280,6 +300,8 @@ class InstanceMatcher:
         self.filter = DiscriminativeTargetModel(self.config)
         self._confident_frames = 0
         self._calibration = torch.ones(2)
+        self.size_trust = 1.0  # 0..1: the share of size_rate the head's size gets
+        self.size_slope: float | None = None  # measured d log(head size) / d log(crop scale)
         self.last_response_peak = 0.0
 
     @staticmethod
@@ -299,6 +321,23 @@ class InstanceMatcher:
         head = self._sample(size_map.float().cpu(), 0.5, 0.5)
         true = torch.tensor(target_wh, dtype=torch.float32)
         self._calibration = (true / head.clamp_min(1e-4)).clamp(0.3, 3.0)
+
+    def measure_size_response(self, size_maps: dict[float, torch.Tensor]) -> float:
+        """First frame: the head's (1, 2, h, w) size maps on crops around the first box at
+        several scales ({crop scale relative to the first box: map}, 1.0 included) -> the
+        least-squares slope of log(head size at the centre) against log(scale), which sets
+        `size_trust` (TargetModelConfig.size_trust_slopes)."""
+        if len(size_maps) < 2:
+            raise ValueError(f"the size response needs maps at two scales at least, got {sorted(size_maps)}")
+        low, high = self.config.size_trust_slopes
+        scales = torch.tensor(sorted(size_maps), dtype=torch.float64).log()
+        sizes = torch.stack([self._sample(size_maps[scale].float().cpu(), 0.5, 0.5) for scale in sorted(size_maps)])
+        log_sizes = sizes.double().clamp_min(1e-6).log().mean(1)  # log sqrt(w h)
+        centred = scales - scales.mean()
+        slope = float((centred * (log_sizes - log_sizes.mean())).sum() / (centred * centred).sum())
+        self.size_slope = slope
+        self.size_trust = min(1.0, max(0.0, (-slope - low) / (high - low)))
+        return slope
 
     def locate(
         self,
@@ -326,7 +365,7 @@ class InstanceMatcher:
         confident = peak >= config.update_threshold * self.filter.reference_peak
         if confident:
             head = self._sample(size_map.float().cpu(), cx, cy) * self._calibration
-            step = (head / previous).clamp_min(1e-6).pow(config.size_rate)
+            step = (head / previous).clamp_min(1e-6).pow(config.size_rate * self.size_trust)
             step = step.clamp(1.0 - config.max_size_change, 1.0 + config.max_size_change)
             size = previous * step
             self._confident_frames += 1

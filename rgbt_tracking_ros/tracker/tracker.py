@@ -414,15 +414,24 @@ class RGBTTracker:
     def _fit_target_model(
         self, rgb: npt.NDArray[np.uint8], thermal: ThermalFrame, box: npt.NDArray[np.float64]
     ) -> None:
-        """Fit the online target model on this frame's search crop around the given box."""
+        """Fit the online target model on this frame's search crop around the given box, and
+        measure how far the head's size follows the target's scale (`size_probe`)."""
         output, resize_factor = self._search_output(rgb, thermal, box, self._search_factor)
         if "search_features" not in output:
             raise RuntimeError("target_model needs a model whose output has 'search_features'")
         _, size_map, _ = self._check_output(output)
         groups = getattr(self.model, "SEARCH_FEATURE_GROUPS", None)
-        self._matcher = InstanceMatcher(self.config.target_model_config, groups)
+        matcher = InstanceMatcher(self.config.target_model_config, groups)
         target_wh = tuple((box[2:] * resize_factor / self.search_size).tolist())
-        self._matcher.fit(output["search_features"], size_map, target_wh)
+        matcher.fit(output["search_features"], size_map, target_wh)
+        probe = matcher.config.size_probe
+        if probe > 1.0:
+            size_maps = {1.0: size_map}
+            for scale in (1.0 / probe, probe):
+                scaled = np.concatenate([box[:2] + box[2:] * (1.0 - scale) / 2.0, box[2:] * scale])
+                size_maps[scale] = self._check_output(self._search_output(rgb, thermal, scaled, self._search_factor)[0])[1]
+            matcher.measure_size_response(size_maps)
+        self._matcher = matcher
 
     def _prepare(self, rgb: np.ndarray, thermal: np.ndarray) -> tuple[npt.NDArray[np.uint8], ThermalFrame]:
         """Check both frames. The thermal one stays in its own pixels: only its crops are
