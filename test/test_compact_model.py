@@ -106,9 +106,10 @@ def test_tracker_encodes_the_template_once(model, target_model):
             tracker.track(rgb, thermal)
     finally:
         handle.remove()
-    # The online target model fits once on the first frame's search crop (one more search call).
+    # The online target model fits once on the first frame's search crop and probes the head's
+    # size on two more (TargetModelConfig.size_probe): three more search calls, then one per frame.
     z, x = model.geometry.template_size, model.geometry.search_size
-    assert calls == [z] + [x] * target_model + [x, x, x]
+    assert calls == [z] + [x] * (3 * target_model) + [x, x, x]
 
 
 def test_checkpoint_without_the_packaged_backbone_loads(model, tmp_path):
