@@ -55,12 +55,17 @@ def test_onnx_tracker_boxes_equal_the_torch_trackers_on_a_held_out_sequence(trai
         runs[backend] = (np.array([r.box for r in results]), np.array([r.confidence for r in results]))
     boxes_torch, scores_torch = runs["torch"]
     boxes_onnx, scores_onnx = runs["onnxruntime"]
-    np.testing.assert_allclose(boxes_onnx, boxes_torch, atol=0.05)  # pixels, after 24 frames of feedback
-    # The graphs agree with PyTorch to 1e-4 of each output's largest value (the backend's own
-    # check); the target model's confidence weighs about 300 feature channels, so its
-    # agreement is relative (measured: at most 4.2e-4, or 8.4e-4 of the value, over the 24
-    # frames).
-    np.testing.assert_allclose(scores_onnx, scores_torch, rtol=2e-3, atol=0)
+    # First tracked frame, before any feedback: the graphs agree with PyTorch to 1e-4 of each
+    # output's largest value (the backend's own check); the target model's confidence weighs
+    # about 300 feature channels, so its agreement is relative. Measured on held-out seeds
+    # 1002-1007: at most 0.01 px and 6.2e-4 of the confidence.
+    np.testing.assert_allclose(boxes_onnx[0], boxes_torch[0], atol=0.05)
+    np.testing.assert_allclose(scores_onnx[0], scores_torch[0], rtol=2e-3, atol=0)
+    # Then each path follows its own boxes, and the target model's refreshes and the size
+    # steps carry rounding forward: measured at most 1.65 px and 6 % of the confidence after
+    # 24 frames on those seeds (0.87 px and 2 % on this one).
+    np.testing.assert_allclose(boxes_onnx, boxes_torch, atol=2.0)
+    np.testing.assert_allclose(scores_onnx, scores_torch, rtol=0.1, atol=0)
     # The default ("auto") is onnxruntime for this model on CPU.
     assert RGBTTracker(model, TrackerConfig()).backend == "onnxruntime"
 
@@ -104,6 +109,35 @@ def test_the_tracker_runs_a_split_model_through_onnxruntime(tmp_path: Path, monk
         boxes[backend] = np.array([tracker.track(rgb, thermal).box
                                    for rgb, thermal in zip(sequence.rgb[1:], sequence.thermal[1:])])
     np.testing.assert_allclose(boxes["onnxruntime"], boxes["torch"], atol=1e-3)
+
+
+@needs_onnx
+def test_host_work_runs_on_one_torch_thread_and_the_model_on_the_callers(monkeypatch) -> None:
+    """Torch's idle OpenMP threads spin beside onnxruntime's, so the step's host work runs on
+    one torch thread, on either backend (the same host numbers); the model call runs on the
+    caller's count, which is back after initialize and track, also after an error."""
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, "")
+    sequence = make_sequence(1001, frames=2)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for backend in ("onnxruntime", "torch"):
+            tracker = RGBTTracker(TinySplitModel(), TrackerConfig(backend=backend))
+            host, model = [], []
+            decode, search = tracker._decode, tracker._track_search
+            monkeypatch.setattr(tracker, "_decode", lambda *a: (host.append(torch.get_num_threads()), decode(*a))[1])
+            monkeypatch.setattr(tracker, "_track_search",
+                                lambda *a: (model.append(torch.get_num_threads()), search(*a))[1])
+            tracker.initialize(sequence.rgb[0], sequence.thermal[0], sequence.boxes[0])
+            assert torch.get_num_threads() == 2
+            tracker.track(sequence.rgb[1], sequence.thermal[1])
+            assert host == [1] and model == [2] and torch.get_num_threads() == 2, backend
+            monkeypatch.setattr(tracker, "_decode", lambda *a: 1 / 0)
+            with pytest.raises(ZeroDivisionError):
+                tracker.track(sequence.rgb[1], sequence.thermal[1])
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_without_onnxruntime_auto_falls_back_to_torch(monkeypatch, caplog) -> None:

@@ -27,6 +27,7 @@ from rgbt_tracking_ros.tracker.acceleration import (
     autocast_context,
     autocast_dtype,
     execution_mode,
+    torch_threads,
 )
 from rgbt_tracking_ros.tracker.geometry import (
     BoxLike,
@@ -50,6 +51,8 @@ CLIP_MARGIN = 10
 # The peak score below which the target counts as LOST when neither TrackerConfig nor the
 # model's config (`tracker: {lost_threshold: ...}` in config/models/<name>.yaml) sets one.
 DEFAULT_LOST_THRESHOLD = 0.25
+# Torch threads of the host work around the model call (acceleration.torch_threads).
+HOST_THREADS = 1
 
 
 @dataclass
@@ -222,6 +225,7 @@ class RGBTTracker:
             self._encode_templates, self._track_search = self.onnx.encode_templates, self.onnx.track_search
         self.backend = "torch" if self.onnx is None else self.onnx.name
         self._upload = Uploader(self.device)
+        self._model_threads = torch.get_num_threads()  # the caller's, read again on every call
         self._use_target_model = _wants_target_model(self.config, model)
         self._window = torch.from_numpy(hann_window(self.feat_size)).to(
             self.device, torch.float32
@@ -274,6 +278,11 @@ class RGBTTracker:
 
     def initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> None:
         """Start tracking the object in box_xywh (RGB pixels) of this frame pair."""
+        self._model_threads = torch.get_num_threads()
+        with torch_threads(HOST_THREADS):
+            self._initialize(rgb, thermal, box_xywh)
+
+    def _initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> None:
         rgb, frame = self._prepare(rgb, thermal)
         box = validate_box(box_xywh, rgb.shape[0], rgb.shape[1])
         template = self._template(rgb, frame, box)
@@ -286,6 +295,11 @@ class RGBTTracker:
 
     def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult:
         """Locate the target in the next frame pair."""
+        self._model_threads = torch.get_num_threads()
+        with torch_threads(HOST_THREADS):
+            return self._track(rgb, thermal)
+
+    def _track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult:
         if self._box is None or self._target is None:
             raise RuntimeError("track() called before initialize()")
         rgb, frame = self._prepare(rgb, thermal)
@@ -450,10 +464,12 @@ class RGBTTracker:
         return patches[0:1], patches[1:2]
 
     def _run_model(self, search_rgb: torch.Tensor, search_thermal: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Templates are encoded once per template memory, not once per frame (model protocol)."""
-        if self._encoded_templates is None:
-            self._encoded_templates = self._encode_templates(*self._templates())
-        return self._track_search(self._encoded_templates, search_rgb, search_thermal)
+        """Templates are encoded once per template memory, not once per frame (model protocol).
+        The model runs on the caller's torch threads, the host work around it on one."""
+        with torch_threads(self._model_threads):
+            if self._encoded_templates is None:
+                self._encoded_templates = self._encode_templates(*self._templates())
+            return self._track_search(self._encoded_templates, search_rgb, search_thermal)
 
     def _templates(self) -> tuple[torch.Tensor, torch.Tensor]:
         """AINet: (1, 3, S, S) each; DMTrack: (1, k, 3, S, S) each, oldest template first."""
