@@ -440,10 +440,11 @@ class RGBTTracker:
         matcher.fit(output["search_features"], size_map, target_wh)
         probe = matcher.config.size_probe
         if probe > 1.0:
+            # A crop `scale` times the search factor is the crop of the box scaled by `scale`.
             size_maps = {1.0: size_map}
             for scale in (1.0 / probe, probe):
-                scaled = np.concatenate([box[:2] + box[2:] * (1.0 - scale) / 2.0, box[2:] * scale])
-                size_maps[scale] = self._check_output(self._search_output(rgb, thermal, scaled, self._search_factor)[0])[1]
+                probed, _ = self._search_output(rgb, thermal, box, self._search_factor * scale)
+                size_maps[scale] = self._check_output(probed)[1]
             matcher.measure_size_response(size_maps)
         self._matcher = matcher
 
