@@ -8,8 +8,9 @@ the last confident box, widen the search and re-detect over the whole frame) is 
 """
 from __future__ import annotations
 
+import contextlib
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -276,10 +277,17 @@ class RGBTTracker:
         if self._target is not None:
             self._target.policy = self.policy
 
-    def initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> None:
-        """Start tracking the object in box_xywh (RGB pixels) of this frame pair."""
+    @contextlib.contextmanager
+    def _host_work(self) -> Iterator[None]:
+        """A public call's body: on HOST_THREADS torch threads, the caller's count kept for
+        the model call (`_run_model`)."""
         self._model_threads = torch.get_num_threads()
         with torch_threads(HOST_THREADS):
+            yield
+
+    def initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> None:
+        """Start tracking the object in box_xywh (RGB pixels) of this frame pair."""
+        with self._host_work():
             self._initialize(rgb, thermal, box_xywh)
 
     def _initialize(self, rgb: np.ndarray, thermal: np.ndarray, box_xywh: BoxLike) -> None:
@@ -295,8 +303,7 @@ class RGBTTracker:
 
     def track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult:
         """Locate the target in the next frame pair."""
-        self._model_threads = torch.get_num_threads()
-        with torch_threads(HOST_THREADS):
+        with self._host_work():
             return self._track(rgb, thermal)
 
     def _track(self, rgb: np.ndarray, thermal: np.ndarray) -> TrackResult:
