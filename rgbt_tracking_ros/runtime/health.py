@@ -130,14 +130,11 @@ def _on_clock(latency_ms: float) -> bool:
     return -1e3 * OFF_CLOCK_AHEAD_S <= latency_ms <= 1e3 * OFF_CLOCK_BEHIND_S
 
 
-def _off_clock(latencies_ms: Sequence[float]) -> str | None:
-    """Why the stamps are not on the node's clock, or None when they all are."""
-    off = [ms for ms in latencies_ms if not _on_clock(ms)]
-    if not off:
-        return None
-    worst = max(off, key=abs) / 1e3
+def _off_clock(off_ms: Sequence[float], outputs: int) -> str:
+    """Why `off_ms`, the now - stamp of outputs off the node's clock, are no latencies."""
+    worst = max(off_ms, key=abs) / 1e3
     where = f"{_span(worst)} behind" if worst > 0 else f"{_span(-worst)} ahead of"
-    return (f"image stamps are {where} the node's clock on {len(off)} of {len(latencies_ms)} "
+    return (f"image stamps are {where} the node's clock on {len(off_ms)} of {outputs} "
             "output(s): not on its clock (a recording replayed without use_sim_time and "
             "/clock, or an unsynchronised camera clock), so their latency is not measured")
 
@@ -175,17 +172,17 @@ def evaluate(snapshot: Snapshot) -> tuple[int, str, list[tuple[str, str]]]:
                                f"{_rate(offered, s.elapsed_s):.1f} Hz){cost}: the model is too "
                                "slow for the cameras (use a GPU, half precision or a smaller "
                                "model)"))
-    off_clock = _off_clock(times.latency_ms)
-    if off_clock:
-        problems.append((WARN, off_clock))
     latencies = [ms for ms in times.latency_ms if _on_clock(ms)]
+    off_clock = [ms for ms in times.latency_ms if not _on_clock(ms)]
+    if off_clock:
+        problems.append((WARN, _off_clock(off_clock, len(times.latency_ms))))
     budget_ms = 1e3 * s.latency_budget_s
     if latencies and _mean(latencies) > budget_ms:
         problems.append((WARN, f"latency {_mean(latencies):.0f} ms (max "
                                f"{max(latencies):.0f} ms) from image stamp to output "
                                f"exceeds latency_budget {budget_ms:.0f} ms"))
     # Published pairs whose stamps are all off the clock have no latency: empty, not 0.
-    unmeasured = bool(times.latency_ms) and not latencies
+    unmeasured = bool(off_clock) and not latencies
     level = max((lvl for lvl, _ in problems), default=OK)
     if level == OK:
         message = s.state
