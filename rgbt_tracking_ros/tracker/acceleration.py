@@ -36,10 +36,11 @@ def torch_threads(count: int) -> Iterator[None]:
     """torch's thread count (the process's) for a block, the previous one after it.
 
     The tracker does its host work around the model call (crops, decoding, the target
-    model's small FFTs and solves) on one thread: torch's OpenMP threads keep spinning after
-    each of those small operations and took the cores from onnxruntime's threads (the
-    640x512 step on the 2-core machine: 2.0 and 3.1 ms faster in two A/B runs), and the host
-    numbers come out the same whichever backend runs the model.
+    model's small FFTs and solves) on one thread, so that torch's OpenMP threads do not wait
+    beside onnxruntime's for the two cores (the 640x512 step on the 2-core machine: 2.0 and
+    3.1 ms faster in two A/B runs; the gap vanished in one run with OMP_WAIT_POLICY=PASSIVE,
+    which points at their spin-waiting), and the host numbers come out the same whichever
+    backend runs the model.
     """
     previous = torch.get_num_threads()
     if count == previous:
