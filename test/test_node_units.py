@@ -1,4 +1,4 @@
-"""The node's helper modules without DDS traffic: parameters, device policy, the one-slot
+"""The node's helper modules without DDS traffic: parameters, device policy, the worker's
 mailbox, the tracking session (with a fake tracker), message and diagnostics building, and the
 pairing front end driven with real image messages through a fake node.
 
@@ -35,7 +35,7 @@ from rgbt_tracking_ros.ros.parameters import (
     parse_parameters,
 )
 from rgbt_tracking_ros.runtime.core import TrackingRuntime
-from rgbt_tracking_ros.runtime.mailbox import LatestSlot
+from rgbt_tracking_ros.runtime.mailbox import PairMailbox
 from rgbt_tracking_ros.runtime.session import Frames, State
 
 pytestmark = pytest.mark.filterwarnings("ignore:module 'sre_:DeprecationWarning")
@@ -206,20 +206,56 @@ def test_a_missing_cuda_index_is_named(monkeypatch):
 # ----------------------------------------------------------------------------- mailbox
 
 
-def test_mailbox_keeps_the_newest_and_counts_replaced_items():
-    slot: LatestSlot[int] = LatestSlot()
-    assert slot.take(0.01) is None
-    assert slot.put(1) is False
-    assert slot.put(2) is True and slot.put(3) is True
-    assert slot.take(0.01) == 3 and slot.dropped == 2
-    assert slot.take(0.01) is None
-    slot.put(4)
-    slot.clear()
-    assert slot.take(0.01) is None and slot.dropped == 2
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_mailbox_answers_waiting_pairs_in_order_until_they_expire():
+    clock = FakeClock()
+    box: PairMailbox[int] = PairMailbox(0.25, capacity=10, clock=clock)
+    assert box.take(0.01) is None
+    for item in (1, 2, 3):
+        assert box.put(item) == 0
+        clock.now += 0.1
+    # 1 waited 0.3 s, 2 waited 0.2 s: 1 expires, 2 and 3 are answered in order.
+    assert box.take(0.01) == 2 and box.dropped == 1
+    assert box.take(0.01) == 3 and box.take(0.01) is None
+    box.put(4)
+    clock.now += 5.0
+    assert box.take(0.01) == 4 and box.dropped == 1, "the newest pair never expires"
+    box.put(5)
+    box.clear()
+    assert box.take(0.01) is None and box.dropped == 1
+
+
+def test_mailbox_without_waiting_keeps_only_the_newest():
+    box: PairMailbox[int] = PairMailbox(0.0, clock=FakeClock())
+    assert box.put(1) == 0 and box.put(2) == 1 and box.put(3) == 1
+    assert box.take(0.01) == 3 and box.dropped == 2
+    box.max_wait_s = 1.0
+    assert box.put(4) == 0 and box.put(5) == 0 and len(box) == 2
+
+
+def test_mailbox_holds_at_most_its_capacity_however_young():
+    box: PairMailbox[int] = PairMailbox(10.0, capacity=3, clock=FakeClock())
+    for item in range(5):
+        box.put(item)
+    assert len(box) == 3 and box.dropped == 2 and box.take(0.01) == 2
+
+
+@pytest.mark.parametrize("arguments", [{"max_wait_s": -0.1}, {"max_wait_s": float("nan")},
+                                       {"capacity": 0}])
+def test_mailbox_refuses_bad_limits(arguments):
+    with pytest.raises(ValueError, match="max_wait_s|capacity"):
+        PairMailbox(**arguments)
 
 
 def test_mailbox_close_wakes_a_waiting_worker():
-    slot: LatestSlot[int] = LatestSlot()
+    slot: PairMailbox[int] = PairMailbox()
     result = []
     worker = threading.Thread(target=lambda: result.append(slot.take(10.0)))
     worker.start()

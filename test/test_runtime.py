@@ -453,3 +453,27 @@ def test_clicks_and_detections_choose_their_box_in_the_runtime():
     assert request.source.startswith("detection (score 0.90)")
     assert runtime.detections(SimpleNamespace(detections=[_detection(30, 20, 16, 16, 0.1)]),
                               0) is None
+
+
+def _waiting_stamps(runtime):
+    stamps = []
+    while (taken := runtime.mailbox.take(0.0)) is not None:
+        stamps.append(taken.rgb_stamp_ns)
+    return stamps
+
+
+def test_pairs_waiting_behind_a_slow_step_are_answered_in_order_within_max_pair_wait():
+    runtime, _, clock = runtime_with_target(max_pair_wait=0.25)
+    _waiting_stamps(runtime)
+    for i in range(6):  # the worker busy for 0.3 s: the first pairs wait too long
+        feed(runtime, 10.3 + 0.1 * i, 1)
+        clock[0] += 0.06
+    stamps = _waiting_stamps(runtime)
+    assert stamps == sorted(stamps) and 3 <= len(stamps) <= 5, stamps
+    assert runtime.mailbox.dropped >= 1
+
+    notes = runtime.update(parse_parameters({"max_pair_wait": 0.0})[0])
+    assert any("max_pair_wait" in note for note in notes)
+    for i in range(4):
+        feed(runtime, 11.0 + 0.1 * i, 1)
+    assert len(_waiting_stamps(runtime)) == 1, "max_pair_wait 0 keeps only the newest pair"

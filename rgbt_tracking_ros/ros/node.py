@@ -13,8 +13,8 @@ converts messages, creates the ROS entities and hands work to it:
 * shutdown (from any state) ends the process; an invalid transition is answered with failure.
 
 Threads: image callbacks only convert and hand frames to the runtime, which pairs them and
-keeps the newest pair in a one-slot mailbox; the worker thread runs the model on whatever pair
-is newest when it is free. Control callbacks run in their own callback group. Nothing a
+queues the pairs in a mailbox where each waits at most max_pair_wait seconds; the worker
+thread runs the model on them, oldest first. Control callbacks run in their own callback group. Nothing a
 camera, a caller or the model does ends the process: failures are published as states with a
 reason, logged (rate-limited) and reported on /diagnostics.
 

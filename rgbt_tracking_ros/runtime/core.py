@@ -5,7 +5,8 @@ node does.
 
 Threads: ``image``/``unusable``/``pair``/``check_cameras``/``request_target`` are called from
 the input side (the node's executor thread); :meth:`work` runs on one worker thread (the only
-thread that runs the model) and takes the newest pair from a one-slot mailbox.
+thread that runs the model) and takes the pairs from a mailbox where each waits at most
+``max_pair_wait`` seconds (runtime/mailbox.py).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rgbt_tracking_ros.runtime.health import Snapshot, WorkerStats, evaluate
 from rgbt_tracking_ros.runtime.inputs import CameraWatch, Continuity, Pairing
-from rgbt_tracking_ros.runtime.mailbox import LatestSlot
+from rgbt_tracking_ros.runtime.mailbox import PairMailbox
 from rgbt_tracking_ros.runtime.parameters import SPECS_BY_NAME, NodeParameters
 from rgbt_tracking_ros.runtime.session import (
     Frames,
@@ -78,8 +79,8 @@ class TrackingRuntime:
                  labels: dict[str, str] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  sink: Callable[[Frames], Any] | None = None) -> None:
-        """sink receives every accepted pair; default: the worker's one-slot mailbox (the
-        newest pair wins). Offline evaluation passes list.append to track every pair."""
+        """sink receives every accepted pair; default: the worker's mailbox (pairs wait up
+        to max_pair_wait). Offline evaluation passes list.append to track every pair."""
         self.params = params
         self._sink = sink
         self._clock = clock
@@ -90,11 +91,14 @@ class TrackingRuntime:
         self.pairing = Pairing(params.pairing_config())
         self.time_offset = _offset_monitor(params)
         self.continuity = Continuity(params.camera_timeout, params.jump_back_tolerance)
-        self.mailbox: LatestSlot[Frames] = LatestSlot()
+        self.mailbox: PairMailbox[Frames] = self._new_mailbox()
         self.stats = WorkerStats()
         self._input_lock = threading.Lock()  # continuity, history and interruptions in order
         self._period_base = (0, 0, 0, 0, 0)
         self._period_time = clock()
+
+    def _new_mailbox(self) -> PairMailbox[Frames]:
+        return PairMailbox(self.params.max_pair_wait, self.params.queue_size, self._clock)
 
     def set_labels(self, labels: dict[str, str]) -> None:
         """Names of the cameras in reasons and diagnostics (e.g. with their topics)."""
@@ -108,7 +112,7 @@ class TrackingRuntime:
         self.pairing = Pairing(self.params.pairing_config())
         self.time_offset = _offset_monitor(self.params)
         self.cameras = CameraWatch(self.labels, self._clock())
-        self.mailbox = LatestSlot()
+        self.mailbox = self._new_mailbox()
         self._period_base = (0, 0, 0, 0, 0)
         self._period_time = self._clock()
 
@@ -260,7 +264,8 @@ class TrackingRuntime:
 
     def work(self, stop: threading.Event, publish: Callable[[StepResult], None],
              poll_s: float = _WORKER_POLL_S) -> None:
-        """The worker loop: newest pair (or a waiting request alone) -> step -> publish."""
+        """The worker loop: the oldest pair still waiting (or a waiting request alone) ->
+        step -> publish."""
         while not stop.is_set():
             frames = self.mailbox.take(0.0 if self.session.pending() else poll_s)
             if frames is None and not self.session.pending():
@@ -288,6 +293,8 @@ class TrackingRuntime:
         for name in changed:
             notes.append(f"parameter {name} changed from {getattr(old, name)!r} to "
                          f"{getattr(params, name)!r}: in effect now")
+        if "max_pair_wait" in changed:
+            self.mailbox.max_wait_s = params.max_pair_wait
         if "lost_threshold" in changed:
             setter = getattr(self.session.tracker, "set_lost_threshold", None)
             if setter is not None:

@@ -93,7 +93,7 @@ class Snapshot:
     sync_warning: str | None = None
     silent_cameras: Sequence[str] = ()   # stopped after delivering images: ERROR
     waiting_cameras: Sequence[str] = ()  # no image since activation: STALE
-    stale_in_period: int = 0             # pairs replaced before the worker took them
+    stale_in_period: int = 0             # pairs that expired before the worker took them
     latency_budget_s: float = 0.5
     min_answered_ratio: float = 0.5
     reason: str = ""                     # why the state is what it is
@@ -104,8 +104,8 @@ class Snapshot:
 _MIN_JUDGED_PAIRS = 5  # fewer pairs in a period: too few to judge the answered ratio
 # A stamp further behind the node's clock than this, or further ahead than OFF_CLOCK_AHEAD_S,
 # is not on that clock (a recording replayed without use_sim_time, a camera clock that is not
-# synchronised): now - stamp is then the clocks' difference, not a latency. The one-slot
-# mailbox keeps a true latency near one inference time, far below this.
+# synchronised): now - stamp is then the clocks' difference, not a latency. The mailbox keeps
+# a true latency within max_pair_wait plus one inference time, far below this.
 OFF_CLOCK_BEHIND_S = 600.0
 OFF_CLOCK_AHEAD_S = 1.0
 

@@ -90,7 +90,8 @@ SPECS: tuple[ParamSpec, ...] = (
               "(best effort, receives from any camera), 'reliable' (gets nothing from a "
               "best-effort camera) or 'system_default'; qos_overrides.<topic>.subscription.* "
               "parameters override single policies", choices=IMAGE_QOS_CHOICES, when=ACTIVATE),
-    ParamSpec("queue_size", "int", 10, "Pairing queue per camera and image subscription depth",
+    ParamSpec("queue_size", "int", 10, "Pairing queue per camera, image subscription depth and "
+              "the most image pairs waiting for the tracker (see max_pair_wait)",
               range=(1, 100), when=ACTIVATE),
     ParamSpec("slop", "double", 0.015, "Pairing tolerance in seconds; keep it below half the "
               "faster camera's period", range=(0.0, 1.0)),
@@ -154,6 +155,12 @@ SPECS: tuple[ParamSpec, ...] = (
               "pair stamps the tracker bridges", range=(0.05, 60.0)),
     ParamSpec("latency_budget", "double", 0.5, "Seconds from an image's stamp to its output "
               "above which diagnostics go WARN, naming the latency", range=(0.001, 60.0)),
+    ParamSpec("max_pair_wait", "double", 0.25, "Seconds an image pair may wait for the "
+              "tracker. After a slow step (the first frame's setup, a full-frame search) it "
+              "answers the pairs that waited no longer, oldest first, and drops older ones "
+              "(counted as stale); 0 = only the newest pair waits, the lowest latency when the "
+              "model is slower than the cameras. At most queue_size pairs wait",
+              range=(0.0, 10.0)),
     ParamSpec("min_answered_ratio", "double", 0.5, "Diagnostics go WARN when the tracker "
               "answers fewer than this fraction of the image pairs that arrive (the model is "
               "too slow for the cameras)", range=(0.0, 1.0)),
@@ -202,6 +209,7 @@ class NodeParameters:
     detection_class: str
     camera_timeout: float
     latency_budget: float
+    max_pair_wait: float
     min_answered_ratio: float
     diagnostics_period: float
     autostart: bool
