@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +66,12 @@ class TargetModelConfig:
 def _hann(size: int) -> torch.Tensor:
     k = torch.arange(1, size + 1, dtype=torch.float64)
     return (0.5 * (1.0 - torch.cos(2.0 * math.pi * k / (size + 1)))).float()
+
+
+@lru_cache(maxsize=8)
+def _window(height: int, width: int) -> torch.Tensor:
+    """The fused map's 2-D Hann window, built once per grid size (read only)."""
+    return _hann(height)[:, None] * _hann(width)[None, :]
 
 
 def _odd(value: float, limit: int) -> int:
@@ -355,8 +362,7 @@ class InstanceMatcher:
         learned = F.interpolate(
             score_map.float().cpu(), size=(height, width), mode="bilinear", align_corners=False
         )[0, 0]
-        window = _hann(height)[:, None] * _hann(width)[None, :]
-        fused = (config.weight * response.clamp(0.0, 1.0) + (1.0 - config.weight) * learned) * window
+        fused = (config.weight * response.clamp(0.0, 1.0) + (1.0 - config.weight) * learned) * _window(height, width)
         row, col, score = refine_peak(fused)
         cx, cy = (col + 0.5) / width, (row + 0.5) / height
         peak = float(response[min(max(round(row), 0), height - 1), min(max(round(col), 0), width - 1)])
