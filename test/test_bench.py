@@ -9,11 +9,12 @@ import torch
 
 from rgbt_tracking_ros import cli
 from rgbt_tracking_ros.benchmark import plan
-from rgbt_tracking_ros.benchmark.cases import bench_scan, box_agreement
+from rgbt_tracking_ros.benchmark.cases import bench_scan, box_agreement, scan_shapes
 from rgbt_tracking_ros.benchmark.report import add_published_ratio, table
 from rgbt_tracking_ros.benchmark.timing import PeakMemory, summarise, time_calls
 from rgbt_tracking_ros.data.synthetic import make_sequence
-from rgbt_tracking_ros.models import build_model
+from rgbt_tracking_ros.export import sample_inputs
+from rgbt_tracking_ros.models import build_model, mamba
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -138,3 +139,18 @@ def test_target_model_rows_refuse_a_model_without_search_features() -> None:
 
     with pytest.raises(ValueError, match="no search features"):
         bench_target_model(nn.Linear(1, 1), "respond", warmup=1, iterations=1)
+
+
+def test_scan_shapes_are_the_scans_the_compact_model_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    original = mamba.selective_scan
+
+    def recording(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, *args: object, **kwargs: object) -> object:
+        seen.append((u.shape[1], A.shape[1], u.shape[2]))
+        return original(u, delta, A, *args, **kwargs)
+
+    monkeypatch.setattr(mamba, "selective_scan", recording)
+    model = build_model("compact_rgbt", pretrained=False).eval()
+    with torch.no_grad():
+        model(*sample_inputs(model))
+    assert seen and set(seen) == {scan_shapes()["compact_dfm"]}

@@ -20,19 +20,40 @@ from rgbt_tracking_ros.data.synthetic import SyntheticSequence
 from rgbt_tracking_ros.eval.boxes import iou_xywh
 from rgbt_tracking_ros.eval.peers import PEERS, CsrtTracker
 from rgbt_tracking_ros.models import selective_scan as ss
-from rgbt_tracking_ros.models.protocol import model_geometry, tracking_model
+from rgbt_tracking_ros.models.protocol import Geometry, model_geometry, tracking_model
+from rgbt_tracking_ros.models.registry import load_model_config
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.acceleration import accelerate, autocast_context, autocast_dtype
 from rgbt_tracking_ros.tracker.onnx_backend import OnnxBackend, auto_declines, select_backend
 
 from .timing import PeakMemory, time_calls
 
-# The scans the models run at batch 1: (dim = d_inner, d_state, L).
-SCAN_SHAPES = {
-    "compact_dfm": (128, 4, 320),
-    "ainet_dfm": (768, 16, 320),
-    "ainet_ofm": (1536, 16, 3072),
-}
+
+def _tokens(config: dict[str, Any]) -> int:
+    """Template plus search tokens of one modality."""
+    geometry = Geometry.from_config(config)
+    return geometry.template_tokens + geometry.search_tokens
+
+
+def _fusion_scan(config: dict[str, Any], key: str, length: int) -> tuple[int, int, int]:
+    mamba = config[key]
+    return config["embed_dim"] * mamba.get("expand", 1), mamba["d_state"], length
+
+
+def scan_shapes() -> dict[str, tuple[int, int, int]]:
+    """The scans the registered models run at batch 1, (d_inner, d_state, L), read from their
+    configs: a fusion Mamba scans one modality's template and search tokens; AINet's OFM scans
+    every layer's fused tokens after the first `fusion_cut` (default: the template tokens)."""
+    compact, ainet = load_model_config("compact_rgbt"), load_model_config("ainet_256")
+    cut = ainet.get("fusion_cut", Geometry.from_config(ainet).template_tokens)
+    return {
+        "compact_dfm": _fusion_scan(compact, "dfm", _tokens(compact)),
+        "ainet_dfm": _fusion_scan(ainet, "dfm", _tokens(ainet)),
+        "ainet_ofm": _fusion_scan(ainet, "ofm", ainet["depth"] * (_tokens(ainet) - cut)),
+    }
+
+
+SCAN_SHAPES = scan_shapes()
 
 
 def precision_context(device: torch.device, precision: str, execution: str) -> contextlib.ExitStack:
