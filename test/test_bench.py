@@ -9,7 +9,7 @@ import torch
 
 from rgbt_tracking_ros import cli
 from rgbt_tracking_ros.benchmark import plan
-from rgbt_tracking_ros.benchmark.cases import bench_scan, box_agreement, scan_shapes
+from rgbt_tracking_ros.benchmark.cases import SCAN_NAMES, bench_scan, box_agreement, scan_shapes
 from rgbt_tracking_ros.benchmark.report import add_published_ratio, table
 from rgbt_tracking_ros.benchmark.timing import PeakMemory, summarise, time_calls
 from rgbt_tracking_ros.data.synthetic import make_sequence
@@ -154,3 +154,4 @@ def test_scan_shapes_are_the_scans_the_compact_model_runs(monkeypatch: pytest.Mo
     with torch.no_grad():
         model(*sample_inputs(model))
     assert seen and set(seen) == {scan_shapes()["compact_dfm"]}
+    assert tuple(scan_shapes()) == SCAN_NAMES, "the CLI's choices are the shapes' names"

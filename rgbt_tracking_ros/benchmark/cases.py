@@ -53,7 +53,7 @@ def scan_shapes() -> dict[str, tuple[int, int, int]]:
     }
 
 
-SCAN_SHAPES = scan_shapes()
+SCAN_NAMES = ("compact_dfm", "ainet_dfm", "ainet_ofm")  # the keys of scan_shapes()
 
 
 def precision_context(device: torch.device, precision: str, execution: str) -> contextlib.ExitStack:

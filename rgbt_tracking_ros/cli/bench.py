@@ -55,8 +55,9 @@ def _measure(rows: list[dict[str, Any]], row: dict[str, Any], case: Callable[[],
 
 
 def _scan_rows(rows: list[dict[str, Any]], device: torch.device, args: argparse.Namespace) -> None:
+    shapes = cases.scan_shapes()
     for shape_name in args.scan_shapes:
-        shape = cases.SCAN_SHAPES[shape_name]
+        shape = shapes[shape_name]
         budget = plan.budget("scan", device, shape[-1] >= plan.LONG_SCAN, args.quick, args.warmup, args.iterations)
         for precision in plan.precisions(device, args.precisions):
             for backend in cases.scan_backends(device):
@@ -165,8 +166,8 @@ def add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
                         "for the compact model on CPU at fp32, torch otherwise); several: a row each")
     parser.add_argument("--peers", nargs="+", choices=sorted(PEERS), default=["csrt-rgb"],
                         help="baseline trackers of the peer rows")
-    parser.add_argument("--scan-shapes", nargs="+", choices=sorted(cases.SCAN_SHAPES),
-                        default=list(cases.SCAN_SHAPES), help="scans to time alone")
+    parser.add_argument("--scan-shapes", nargs="+", choices=sorted(cases.SCAN_NAMES),
+                        default=list(cases.SCAN_NAMES), help="scans to time alone")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 warm-up and 2 timed calls per case")
     parser.add_argument("--warmup", type=int, help="untimed calls per case (overrides the default)")
     parser.add_argument("--iterations", type=int, help="timed calls per case (overrides the default)")
