@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnxruntime", "auto")
 CACHE_ENV = "RGBT_ONNX_CACHE"
+SPIN_ENV = "RGBT_ONNX_SPIN"  # "1" (default): worker threads spin between operators; "0": they sleep
 FORMAT = 1  # bump when the exported graphs change meaning
 OPSET = 18
 ABS_TOLERANCE = 1e-4  # of any output value, plus REL_TOLERANCE x that output's largest |value|
@@ -163,19 +164,32 @@ def _export(module: nn.Module, inputs: tuple[torch.Tensor, ...], input_names: tu
     return graph
 
 
-def session_options(threads: int | None = None) -> onnxruntime.SessionOptions:
+def spin_wait() -> bool:
+    """Whether onnxruntime's worker threads spin-wait between operators (`RGBT_ONNX_SPIN`).
+
+    Spinning saves a thread wake-up at each of the search graph's several hundred small
+    operators: the 640x512 step on the 2-core machine was 1.1-1.2 ms faster in separate A/B
+    processes (docs/benchmarks.md). It costs CPU while a worker waits, so a host whose cores
+    are busy with other work may set `RGBT_ONNX_SPIN=0`."""
+    value = os.environ.get(SPIN_ENV, "1")
+    if value not in ("0", "1"):
+        raise ValueError(f"{SPIN_ENV} must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
+def session_options(threads: int | None = None, spin: bool | None = None) -> onnxruntime.SessionOptions:
     """onnxruntime's options for batch-1 tracking on a small CPU: intra-op threads as torch
     uses (2 on the 2-core machine), one graph at a time, all graph optimisations, and worker
-    threads that sleep instead of spinning between operators (on a shared CPU spinning takes
-    the cores from the other work, the host half of the tracker step included)."""
+    threads that spin between operators unless `spin` (default: `spin_wait()`) is false."""
     import onnxruntime
 
+    spin = spin_wait() if spin is None else spin
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = int(threads or torch.get_num_threads())
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     options.log_severity_level = 3
     return options
 
@@ -188,11 +202,13 @@ class OnnxBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, model: nn.Module, threads: int | None = None, cache: Path | None | str = "default"):
+    def __init__(self, model: nn.Module, threads: int | None = None, cache: Path | None | str = "default",
+                 spin: bool | None = None):
         missing = missing_modules()
         if missing:
             raise OnnxBackendError(f"the ONNX backend needs {', '.join(missing)}")
         self.threads = int(threads or torch.get_num_threads())
+        self.spin = spin_wait() if spin is None else spin
         self.cache = cache_dir() if cache == "default" else (Path(cache) if cache else None)
         model = model.eval()
         crops = sample_crops(model)
@@ -252,7 +268,7 @@ class OnnxBackend:
     def _load(self, encode: bytes, search: bytes) -> None:
         import onnxruntime
 
-        options = session_options(self.threads)
+        options = session_options(self.threads, self.spin)
         providers = ["CPUExecutionProvider"]
         self._encode = onnxruntime.InferenceSession(encode, options, providers=providers)
         self._search = onnxruntime.InferenceSession(search, options, providers=providers)
@@ -334,8 +350,9 @@ def select_backend(model: nn.Module, backend: str, device: torch.device, autocas
             raise OnnxBackendError(f"backend 'onnxruntime' is not available: {reason}")
         logger.info("backend auto: torch, not onnxruntime (%s)", reason)
         return None
+    spin = spin_wait()  # a bad setting is refused, not hidden behind the torch fallback
     try:
-        built = OnnxBackend(model)
+        built = OnnxBackend(model, spin=spin)
     except Exception as error:
         if backend == "onnxruntime":
             raise
