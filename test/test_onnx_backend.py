@@ -182,18 +182,19 @@ def test_export_failure_falls_back_under_auto_and_raises_when_asked(monkeypatch)
 @needs_onnx
 def test_sessions_spin_unless_the_environment_says_not_and_a_bad_value_is_refused(monkeypatch) -> None:
     monkeypatch.setenv(onnx_backend.CACHE_ENV, "")
-    key = "session.intra_op.allow_spinning"
+    keys = ("session.intra_op.allow_spinning", "session.force_spinning_stop")
 
-    def spinning(tracker: RGBTTracker) -> set[str]:
+    def spinning(tracker: RGBTTracker) -> set[tuple[str, ...]]:
+        """(spinning, stopped after each run) of both sessions."""
         assert isinstance(tracker.onnx, OnnxBackend)
-        return {session.get_session_options().get_session_config_entry(key)
+        return {tuple(session.get_session_options().get_session_config_entry(key) for key in keys)
                 for session in (tracker.onnx._encode, tracker.onnx._search)}
 
     config = TrackerConfig(backend="onnxruntime")
     monkeypatch.delenv(onnx_backend.SPIN_ENV, raising=False)
-    assert spinning(RGBTTracker(TinySplitModel(), config)) == {"1"}
+    assert spinning(RGBTTracker(TinySplitModel(), config)) == {("1", "1")}
     monkeypatch.setenv(onnx_backend.SPIN_ENV, "0")
-    assert spinning(RGBTTracker(TinySplitModel(), config)) == {"0"}
+    assert spinning(RGBTTracker(TinySplitModel(), config)) == {("0", "1")}
     # Not hidden behind the torch fallback of "auto".
     monkeypatch.setenv(onnx_backend.SPIN_ENV, "yes")
     monkeypatch.setattr(TinySplitModel, "ONNX_ON_CPU", True, raising=False)

@@ -168,9 +168,10 @@ def spin_wait() -> bool:
     """Whether onnxruntime's worker threads spin-wait between operators (`RGBT_ONNX_SPIN`).
 
     Spinning saves a thread wake-up at each of the search graph's several hundred small
-    operators: the 640x512 step on the 2-core machine was 1.1-1.2 ms faster in separate A/B
-    processes (docs/benchmarks.md). It costs CPU while a worker waits, so a host whose cores
-    are busy with other work may set `RGBT_ONNX_SPIN=0`."""
+    operators; the workers stop spinning when a run ends, so the host work between runs keeps
+    the cores (the 640x512 step on the 2-core machine: docs/benchmarks.md). It costs CPU
+    while a run waits for a worker, so a host whose cores are busy with other work may set
+    `RGBT_ONNX_SPIN=0`."""
     value = os.environ.get(SPIN_ENV, "1")
     if value not in ("0", "1"):
         raise ValueError(f"{SPIN_ENV} must be 0 or 1, got {value!r}")
@@ -180,7 +181,8 @@ def spin_wait() -> bool:
 def session_options(threads: int | None = None, spin: bool | None = None) -> onnxruntime.SessionOptions:
     """onnxruntime's options for batch-1 tracking on a small CPU: intra-op threads as torch
     uses (2 on the 2-core machine), one graph at a time, all graph optimisations, and worker
-    threads that spin between operators unless `spin` (default: `spin_wait()`) is false."""
+    threads that spin between operators within a run unless `spin` (default: `spin_wait()`)
+    is false."""
     import onnxruntime
 
     spin = spin_wait() if spin is None else spin
@@ -190,6 +192,8 @@ def session_options(threads: int | None = None, spin: bool | None = None) -> onn
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    # Spinning only inside a run: between runs the tracker's host work needs the cores.
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     options.log_severity_level = 3
     return options
 
