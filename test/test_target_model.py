@@ -133,6 +133,23 @@ def test_the_stacked_frames_operator_and_its_transpose_agree():
         assert torch.allclose(alone, forward[index], atol=1e-5)
 
 
+@pytest.mark.parametrize(("size", "height", "width"), [((7.0, 7.0), GRID, GRID), ((5.0, 9.0), 24, 24),
+                                                      ((23.0, 13.0), 24, 20)])
+def test_the_response_is_the_zero_padded_correlation(size, height, width):
+    """The FFTs' padded grid (a power of two) leaves no wrap-around: the response equals
+    the filter's "same" correlation with the projected features, zero outside the grid,
+    also for a filter as large as the grid."""
+    generator = torch.Generator().manual_seed(5)
+    features = torch.randn(CHANNELS, height, width, generator=generator)
+    model = DiscriminativeTargetModel()
+    model.fit(features, (height / 2, width / 2), size)
+    kh, kw = model.filter.shape[-2:]
+    direct = torch.nn.functional.conv2d(model.project(features)[None], model.filter, padding=(kh // 2, kw // 2))
+    response = model.respond(features)
+    assert response.shape == (height, width)
+    assert torch.allclose(response, direct[0, 0], atol=1e-5 * float(direct.abs().max()))
+
+
 def _size_maps(slope: float, size: float = 0.3) -> dict[float, torch.Tensor]:
     """Head size maps on crops at three scales of the first box, for a head whose size
     follows the crop scale with the given log-log slope."""

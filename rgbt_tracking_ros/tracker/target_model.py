@@ -74,6 +74,18 @@ def _window(height: int, width: int) -> torch.Tensor:
     return _hann(height)[:, None] * _hann(width)[None, :]
 
 
+def _fast_size(size: int) -> int:
+    """The smallest length >= size with no prime factor above 5, on which FFTs are fast."""
+    while True:
+        rest = size
+        for prime in (2, 3, 5):
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1:
+            return size
+        size += 1
+
+
 def _odd(value: float, limit: int) -> int:
     size = max(1, int(round(value)))
     size = size if size % 2 else size + 1
@@ -122,16 +134,19 @@ class DiscriminativeTargetModel:
         return torch.exp(-0.5 * (rows[:, None] ** 2 + cols[None, :] ** 2) / self._sigma**2)
 
     # The filter's correlation with the features, A f, and its adjoint, A^T r, are computed
-    # with FFTs over a grid padded by the filter size, so nothing wraps around: the same
-    # numbers as a zero-padded "same" convolution, at a fraction of its CPU time.
+    # with FFTs over a grid padded by at least the filter size, so nothing wraps around: the
+    # same numbers as a zero-padded "same" convolution, at a fraction of its CPU time.
     def _fitted_filter(self) -> torch.Tensor:
         if self.filter is None:
             raise RuntimeError("the target model has no filter before fit()")
         return self.filter
 
     def _padded(self, height: int, width: int) -> tuple[int, int]:
+        """Lengths with small prime factors only: grid + filter sizes are often primes (24 + 5
+        = 29 or 24 + 7 = 31 cells), on which a 32-channel response took about twice as long
+        and a refresh's solve about three times as long (docs/benchmarks.md)."""
         kh, kw = self._fitted_filter().shape[-2:]
-        return height + kh, width + kw
+        return _fast_size(height + kh), _fast_size(width + kw)
 
     def _spectrum(self, x: torch.Tensor) -> torch.Tensor:
         """rfft2 of (..., H, W) maps zero-padded to the padded grid."""
