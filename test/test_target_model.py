@@ -136,9 +136,9 @@ def test_the_stacked_frames_operator_and_its_transpose_agree():
 @pytest.mark.parametrize(("size", "height", "width"), [((7.0, 7.0), GRID, GRID), ((5.0, 9.0), 24, 24),
                                                       ((23.0, 13.0), 24, 20)])
 def test_the_response_is_the_zero_padded_correlation(size, height, width):
-    """The FFTs' padded grid (a power of two) leaves no wrap-around: the response equals
-    the filter's "same" correlation with the projected features, zero outside the grid,
-    also for a filter as large as the grid."""
+    """The FFTs' padded grid (lengths with small prime factors) leaves no wrap-around: the
+    response equals the filter's "same" correlation with the projected features, zero
+    outside the grid, also for a filter as large as the grid."""
     generator = torch.Generator().manual_seed(5)
     features = torch.randn(CHANNELS, height, width, generator=generator)
     model = DiscriminativeTargetModel()

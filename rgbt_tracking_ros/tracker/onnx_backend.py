@@ -169,8 +169,8 @@ def spin_wait() -> bool:
 
     Spinning saves a thread wake-up at each of the search graph's several hundred small
     operators; the workers stop spinning when a run ends, so the host work between runs keeps
-    the cores (the 640x512 step on the 2-core machine: docs/benchmarks.md). It costs CPU
-    while a run waits for a worker, so a host whose cores are busy with other work may set
+    the cores (the 640x512 step on the 2-core machine: docs/benchmarks.md). Within a run a
+    waiting worker still holds its core, so a host whose cores other work needs may set
     `RGBT_ONNX_SPIN=0`."""
     value = os.environ.get(SPIN_ENV, "1")
     if value not in ("0", "1"):

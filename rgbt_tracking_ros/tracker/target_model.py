@@ -75,7 +75,9 @@ def _window(height: int, width: int) -> torch.Tensor:
 
 
 def _fast_size(size: int) -> int:
-    """The smallest length >= size with no prime factor above 5, on which FFTs are fast."""
+    """The smallest length >= size (and >= 1) with no prime factor above 5, on which FFTs
+    are fast."""
+    size = max(size, 1)
     while True:
         rest = size
         for prime in (2, 3, 5):
@@ -144,7 +146,7 @@ class DiscriminativeTargetModel:
     def _padded(self, height: int, width: int) -> tuple[int, int]:
         """Lengths with small prime factors only: grid + filter sizes are often primes (24 + 5
         = 29 or 24 + 7 = 31 cells), on which a 32-channel response took about twice as long
-        and a refresh's solve about three times as long (docs/benchmarks.md)."""
+        and a refresh's solve two to three times as long (docs/benchmarks.md)."""
         kh, kw = self._fitted_filter().shape[-2:]
         return _fast_size(height + kh), _fast_size(width + kw)
 
