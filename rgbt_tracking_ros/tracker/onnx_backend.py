@@ -178,14 +178,12 @@ def spin_wait() -> bool:
     return value == "1"
 
 
-def session_options(threads: int | None = None, spin: bool | None = None) -> onnxruntime.SessionOptions:
+def session_options(threads: int | None, spin: bool) -> onnxruntime.SessionOptions:
     """onnxruntime's options for batch-1 tracking on a small CPU: intra-op threads as torch
     uses (2 on the 2-core machine), one graph at a time, all graph optimisations, and worker
-    threads that spin between operators within a run unless `spin` (default: `spin_wait()`)
-    is false."""
+    threads that spin between operators within a run when `spin` (`spin_wait()`) is true."""
     import onnxruntime
 
-    spin = spin_wait() if spin is None else spin
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = int(threads or torch.get_num_threads())
     options.inter_op_num_threads = 1
