@@ -259,3 +259,21 @@ def test_plots_refuse_what_they_cannot_draw() -> None:
         curve_figure({"a": rgbt234}, npr, "NPR")
     with pytest.raises(ValueError, match="no trackers"):
         curve_figure({}, metrics_for("rgbt234")[0], "PR")
+
+
+def test_runs_from_later_starts_keep_their_sequence_attributes(lasher: Path, capsys) -> None:
+    """`--starts 2`: b@3 and c@3 have TC like b and c; mfDiMP is 40 px off on both throughout."""
+    raw = lasher / "raw" / "mfDiMP" / "LasHeR"
+    for name, shift in (("a", 0), ("b", 40), ("c", 40)):
+        write_boxes(raw / f"{name}@3.txt", [[20 + shift, 20, 20, 20]] * 3)
+    args = ["evaluate", "--dataset", "lasher", "--root", str(lasher / "gt"), "--starts", "2", "--json",
+            "--per-sequence", str(raw)]
+    assert main([*args, "--attribute", "TC"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert sorted(row["per_sequence"]) == ["b", "b@3", "c", "c@3"]
+    # Each run is off but on its first frame, which the metrics take from the truth.
+    assert row["per_sequence"]["b@3"]["pr"] == pytest.approx(100 / 3, abs=0.01)
+    assert row["pr"] == pytest.approx(100 * (1 / 6 + 1 / 3) / 2, abs=0.01)
+    assert main([*args, "--by-attribute"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["attributes"]["NO"]["sequences"] == 2 and row["attributes"]["TC"]["sequences"] == 4

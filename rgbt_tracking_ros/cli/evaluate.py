@@ -6,10 +6,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..data.datasets import READERS, read_dataset
 from ..data.results import read_results, tracker_folder
 from ..eval.metrics import PROTOCOLS, FrameMeasures, Scores, frame_measures, score
+from .options import add_starts_argument
+
+if TYPE_CHECKING:
+    from ..eval.attributes import Attributes
 
 
 def _percent(value: float | None) -> float | None:
@@ -77,10 +82,24 @@ def _scores_json(s: Scores) -> dict[str, float | int | None]:
             "frames": s.frames}
 
 
+def _with_attribute(attributes: Attributes, attribute: str, among: list[str], source: dict[str, str]) -> list[str]:
+    """The names of `among` whose sequence (`source`: name -> the sequence it was cut from)
+    has `attribute`."""
+    flagged = set(attributes.sequences(attribute, sorted({source[name] for name in among})))
+    return [name for name in among if source[name] in flagged]
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """Score one or several trackers' result folders side by side (the ground truth read once)."""
     protocol = PROTOCOLS[args.dataset]
-    truths = {s.name: s.truths() for s in read_dataset(args.dataset, args.root, frames=False)}
+    read = read_dataset(args.dataset, args.root, frames=False)
+    if args.starts != 1:
+        from ..data.segments import start_segments
+
+        read = start_segments(read, args.starts)
+    truths = {s.name: s.truths() for s in read}
+    # A segment (--starts) has the challenge attributes of the sequence it was cut from.
+    source = {s.name: s.metadata.get("sequence", s.name) for s in read}
     sequences = list(truths)
     attributes = None
     if args.attribute or args.by_attribute:
@@ -88,7 +107,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
         attributes = find_attributes(args.dataset, args.root, args.attribute_dir)
         if args.attribute:
-            sequences = attributes.sequences(args.attribute, sequences)
+            sequences = _with_attribute(attributes, args.attribute, sequences, source)
             if not sequences:
                 raise ValueError(f"no sequence of {args.root} has attribute {args.attribute}")
     trackers: dict[str, Path] = {}
@@ -112,7 +131,7 @@ def evaluate(args: argparse.Namespace) -> int:
     table: dict[str, dict[str, Scores]] = {}
     if args.by_attribute and attributes is not None:  # read above for --by-attribute
         for attribute in attributes.names:
-            chosen = attributes.sequences(attribute, sequences)
+            chosen = _with_attribute(attributes, attribute, sequences, source)
             if chosen:
                 table[attribute] = {
                     name: score([measures[name][seq] for seq in chosen], protocol) for name in trackers
@@ -201,4 +220,5 @@ def add_evaluate_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
                         help="score only the sequences with this attribute (e.g. LI, TC, FM)")
     parser.add_argument("--attribute-dir", default=None,
                         help="folder of attribute files: attr_txt/ (RGBT234, RGBT210) or AttriSeqsTxt/ (LasHeR)")
+    add_starts_argument(parser)
     parser.set_defaults(func=evaluate)

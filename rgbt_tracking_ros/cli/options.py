@@ -20,3 +20,11 @@ def add_policy_argument(parser: argparse.ArgumentParser) -> None:
         "the search and re-detects over the whole frame; 'official' follows every prediction as the AINet and "
         "DMTrack papers do (use it to reproduce their benchmark numbers)",
     )
+
+
+def add_starts_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--starts", type=int, default=1, metavar="K",
+        help="run / score each sequence from K evenly spaced start frames (default 1: the first frame only); "
+        "a segment from frame F is named SEQ@F, the one from frame 0 keeps the name SEQ (data/segments.py)",
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..data.datasets import READERS, read_dataset, read_otb
 from ..defaults import DEFAULT_MODEL
-from .options import add_policy_argument
+from .options import add_policy_argument, add_starts_argument
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +24,10 @@ def run(args: argparse.Namespace) -> int:
         if args.root is None:
             raise ValueError("--dataset needs --root")
         sequences = read_dataset(args.dataset, args.root)
+    if args.starts != 1:
+        from ..data.segments import start_segments
+
+        sequences = start_segments(sequences, args.starts)
     runs = run_sequences(
         lambda: make_tracker(args.model, args.checkpoint, args.device, args.half, args.policy), sequences, args.out
     )
@@ -46,4 +50,5 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
     parser.add_argument("--half", action="store_true", help="fp16 on CUDA")
     add_policy_argument(parser)
+    add_starts_argument(parser)
     parser.set_defaults(func=run)
