@@ -30,6 +30,7 @@ import numpy.typing as npt
 import yaml
 
 from ..codec import ImageConversionError, decode_image
+from ..eval.boxes import valid_box
 from ..eval.metrics import PROTOCOLS, Protocol, Scores, score_results
 from ..eval.runner import SequenceRun, Tracker
 from ..runtime.parameters import NodeParameters, parse_parameters
@@ -81,10 +82,6 @@ class BagEvaluation:
         """Ground-truth frames after initialisation that no pair covered (the node emits nothing there)."""
         tracked = set(self.stamps.tolist())
         return sum(1 for stamp in self.truth if stamp >= self.stamps[0] and stamp not in tracked)
-
-
-def valid_box(box: npt.NDArray[np.float64]) -> bool:
-    return bool(np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0)
 
 
 def bag_name(path: str | os.PathLike[str]) -> str:

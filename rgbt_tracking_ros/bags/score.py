@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ..eval.boxes import valid_box
 from ..eval.metrics import Scores
 from ..sync import PairingConfig
-from .evaluate import Topics, score_tracked, valid_box
+from .evaluate import Topics, score_tracked
 from .messages import TRACKED_OBJECT, box_from_tracked_object, header_stamp
 from .read import ImagePairs, connections, messages, open_bag, read_ground_truth
 

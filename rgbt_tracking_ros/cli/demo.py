@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..bags.evaluate import Topics, evaluate_bag, score_tracked, valid_box
+from ..bags.evaluate import Topics, evaluate_bag, score_tracked
 from ..bags.messages import COMPRESSED_IMAGE, TRACKED_OBJECT, header_stamp
 from ..bags.read import ImagePairs, image_topic, open_bag, read_ground_truth
 from ..bags.score import read_outputs, score_recording
@@ -31,6 +31,7 @@ from ..bags.write import BagOptions, write_recording, write_sequence_bag
 from ..codec import decode_image
 from ..data.datasets import READERS, read_sequence
 from ..defaults import DEFAULT_MODEL
+from ..eval.boxes import valid_box
 from ..eval.metrics import Scores
 from ..eval.plots import plot_scores
 from ..eval.runner import make_tracker

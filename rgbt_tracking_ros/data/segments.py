@@ -13,23 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-import numpy as np
-
+from ..eval.boxes import valid_box
 from .datasets import Sequence
 
 
 def segment_name(name: str, frame: int) -> str:
     """The name of the segment of sequence `name` that starts at `frame`."""
     return name if frame == 0 else f"{name}@{frame}"
-
-
-def _first_valid_row(boxes: np.ndarray, start: int) -> int | None:
-    """The first row from `start` on whose box a tracker can start from (finite, w and h > 0)."""
-    for row in range(start, len(boxes)):
-        x, y, w, h = boxes[row]
-        if np.isfinite([x, y, w, h]).all() and w > 0 and h > 0:
-            return row
-    return None
 
 
 def start_segments(sequences: Iterable[Sequence], count: int) -> list[Sequence]:
@@ -46,7 +36,7 @@ def start_segments(sequences: Iterable[Sequence], count: int) -> list[Sequence]:
         visible = sequence.truth["visible"]
         rows: list[int] = []
         for k in range(count):
-            row = _first_valid_row(visible, k * len(visible) // count)
+            row = next((r for r in range(k * len(visible) // count, len(visible)) if valid_box(visible[r])), None)
             if row is not None and row not in rows:
                 rows.append(row)
         for row in rows:

@@ -1,10 +1,17 @@
-"""Box overlap and centre distance for (x, y, w, h) boxes, vectorised over rows."""
+"""Box overlap and centre distance for (x, y, w, h) boxes, vectorised over rows, and whether a
+box marks a visible target."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+
+def valid_box(box: npt.NDArray[Any]) -> bool:
+    """Whether an (x, y, w, h) box shows a target: finite, with positive width and height
+    (benchmarks mark an absent target with zeros, NaN or negative sizes)."""
+    return bool(np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0)
 
 
 def iou_xywh(pred: npt.NDArray[Any], truth: npt.NDArray[Any]) -> npt.NDArray[np.float64]:

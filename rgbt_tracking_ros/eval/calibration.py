@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rgbt_tracking_ros.data.datasets import Sequence, read_dataset
+from rgbt_tracking_ros.eval.boxes import valid_box
 from rgbt_tracking_ros.models.loading import load_model
 from rgbt_tracking_ros.tracker import RGBTTracker, TrackerConfig
 from rgbt_tracking_ros.tracker.target_model import TargetModelConfig
@@ -55,7 +56,7 @@ def crop_peaks(tracker: RGBTTracker, sequence: Sequence, step: int) -> CropPeaks
     assert search_factor is not None, "RGBTTracker sets the search factor from the model's geometry"
     for index in range(step, len(sequence), step):
         box = np.asarray(truth[index], dtype=np.float64)
-        if not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
+        if not valid_box(box):
             continue  # target absent
         rgb, thermal = sequence.rgb(index), sequence.thermal(index)
         peaks.add(tracker, rgb, thermal, box, on=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from rgbt_tracking_ros.eval.boxes import valid_box
 from rgbt_tracking_ros.runtime.session import Frames
 
 if TYPE_CHECKING:  # the tracker package imports torch; only its box type is needed here
@@ -131,7 +132,7 @@ def best_detection(array: Any, min_score: float,
         if score is None or not np.isfinite(score) or score < min_score:
             continue
         box = detection_box(detection)
-        if not (np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0):
+        if not valid_box(box):
             continue
         if best is None or score > best[1]:
             best = (box, score)
